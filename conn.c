@@ -1,0 +1,568 @@
+/* conn.c: client connections on a worker's io_uring: connect, send the
+ * write buffer, receive and parse responses, and time every request from
+ * when it was written to when its response arrived. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "run.h"
+#include "worker.h"
+
+/* Buffers above this size are freed when they empty out. */
+#define MCS_CONN_KEEP (64 * 1024)
+/* Free room asked of rbuf before each recv. */
+#define MCS_RECV_MIN (16 * 1024)
+
+static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_on_cancel(struct mcs_event *ev, struct io_uring_cqe *cqe);
+
+enum mcs_kind mcs_cmd_kind(enum mcs_cmd cmd)
+{
+    switch (cmd) {
+    case MCS_CMD_GET: case MCS_CMD_GETS: case MCS_CMD_GAT: case MCS_CMD_GATS:
+        return MCS_KIND_GET;
+    case MCS_CMD_SET: case MCS_CMD_ADD: case MCS_CMD_REPLACE:
+    case MCS_CMD_APPEND: case MCS_CMD_PREPEND: case MCS_CMD_CAS:
+        return MCS_KIND_SET;
+    case MCS_CMD_DELETE: return MCS_KIND_DELETE;
+    case MCS_CMD_TOUCH: return MCS_KIND_TOUCH;
+    case MCS_CMD_INCR: case MCS_CMD_DECR: return MCS_KIND_INCR;
+    case MCS_CMD_MG: return MCS_KIND_MG;
+    case MCS_CMD_MS: return MCS_KIND_MS;
+    case MCS_CMD_MD: return MCS_KIND_MD;
+    case MCS_CMD_MA: return MCS_KIND_MA;
+    case MCS_CMD_MN: return MCS_KIND_MN;
+    default: return MCS_KIND_OTHER;
+    }
+}
+
+struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
+                              struct mcs_stats *stats)
+{
+    struct mcs_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->w = w;
+    c->target = t;
+    c->stats = stats;
+    c->fd = -1;
+    c->ev_connect = (struct mcs_event){ .cb = conn_on_connect, .ctx = c };
+    c->ev_send = (struct mcs_event){ .cb = conn_on_send, .ctx = c };
+    c->ev_recv = (struct mcs_event){ .cb = conn_on_recv, .ctx = c };
+    c->ev_cancel = (struct mcs_event){ .cb = conn_on_cancel, .ctx = c };
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    return c;
+}
+
+static void conn_free(struct mcs_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->fd >= 0)
+        close(c->fd);
+    mcs_buf_free(&c->wbuf);
+    mcs_buf_free(&c->sbuf);
+    mcs_buf_free(&c->rbuf);
+    mcs_buf_free(&c->scan);
+    free(c->pend);
+    free(c);
+}
+
+/* Submits a cancel for everything this connection has in flight. */
+static void conn_cancel_all(struct mcs_conn *c)
+{
+    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        if (!evs[i]->inflight)
+            continue;
+        struct io_uring_sqe *sqe = mcs_sqe(c->w);
+        io_uring_prep_cancel(sqe, evs[i], 0);
+        c->ev_cancel.inflight = false; /* many cancels share this record */
+        mcs_event_arm(c->w, &c->ev_cancel, sqe);
+        c->inflight++;
+    }
+}
+
+void mcs_conn_release(struct mcs_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->inflight == 0) {
+        conn_free(c);
+        return;
+    }
+    c->orphaned = true;
+    c->waiter = NULL;
+    conn_cancel_all(c);
+}
+
+/* After each completion: finish a close or free an orphan once idle. */
+static void conn_settle(struct mcs_conn *c)
+{
+    if (c->inflight > 0)
+        return;
+    if (c->orphaned) {
+        conn_free(c);
+        return;
+    }
+    if (c->state == MCS_CONN_FAILED && c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+static void conn_wake(struct mcs_conn *c, enum mcs_conn_wait why)
+{
+    struct mcs_co *co = c->waiter;
+    if (co == NULL || (why != MCS_WAIT_NONE && c->wait != why))
+        return;
+    c->waiter = NULL;
+    c->wait = MCS_WAIT_NONE;
+    mcs_co_wake(co);
+}
+
+static void conn_reset_buffers(struct mcs_conn *c)
+{
+    c->wbuf.used = 0;
+    c->sbuf.used = 0;
+    c->sent = 0;
+    c->rbuf.used = 0;
+    c->rpos = 0;
+    c->scan.used = 0;
+    c->gen++;
+    c->pend_head = c->pend_len = 0;
+}
+
+void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind)
+{
+    if (c->state == MCS_CONN_FAILED || c->state == MCS_CONN_CLOSED)
+        return;
+    c->state = MCS_CONN_FAILED;
+    c->err = err;
+    c->err_kind = kind;
+    c->stats->errors[kind]++;
+    conn_cancel_all(c);
+    conn_wake(c, MCS_WAIT_NONE);
+    conn_settle(c);
+}
+
+void mcs_conn_close(struct mcs_conn *c)
+{
+    if (c->state == MCS_CONN_OPEN || c->state == MCS_CONN_CONNECTING) {
+        c->state = MCS_CONN_FAILED;
+        c->err = -ENOTCONN;
+        conn_cancel_all(c);
+    }
+    conn_settle(c);
+    if (c->inflight == 0)
+        c->state = MCS_CONN_CLOSED;
+}
+
+static int conn_socket(const struct mcs_target *t)
+{
+    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (t->addr.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return fd;
+}
+
+int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
+{
+    if (c->inflight > 0)
+        return -EBUSY;
+    if (c->fd >= 0)
+        close(c->fd);
+    conn_reset_buffers(c);
+    c->fd = conn_socket(c->target);
+    if (c->fd < 0) {
+        int err = c->fd;
+        c->state = MCS_CONN_CLOSED;
+        c->stats->errors[MCS_ERR_CONNECT]++;
+        return err;
+    }
+    c->state = MCS_CONN_CONNECTING;
+    c->err = 0;
+    c->waiter = waiter;
+    c->wait = MCS_WAIT_CONNECT;
+    struct io_uring_sqe *sqe = mcs_sqe(c->w);
+    io_uring_prep_connect(sqe, c->fd, (const struct sockaddr *)&c->target->addr,
+                          c->target->addrlen);
+    mcs_event_arm(c->w, &c->ev_connect, sqe);
+    c->inflight++;
+    return 0;
+}
+
+static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    struct mcs_conn *c = ev->ctx;
+    c->inflight--;
+    if (c->state == MCS_CONN_CONNECTING) {
+        if (cqe->res == 0) {
+            c->state = MCS_CONN_OPEN;
+            c->stats->connects++;
+            if (c->ever_connected)
+                c->stats->reconnects++;
+            c->ever_connected = true;
+            conn_wake(c, MCS_WAIT_CONNECT);
+        } else {
+            mcs_conn_fail(c, cqe->res, MCS_ERR_CONNECT);
+        }
+    }
+    conn_settle(c);
+}
+
+static void conn_on_cancel(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    (void)cqe;
+    struct mcs_conn *c = ev->ctx;
+    c->inflight--;
+    conn_settle(c);
+}
+
+/* The request queue: a ring that grows when a script pipelines deeper. */
+static struct mcs_pending *pend_push(struct mcs_conn *c)
+{
+    if (c->pend_len == c->pend_cap) {
+        uint32_t ncap = c->pend_cap ? c->pend_cap * 2 : 16;
+        struct mcs_pending *np = malloc(ncap * sizeof(*np));
+        if (np == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < c->pend_len; i++)
+            np[i] = c->pend[(c->pend_head + i) % c->pend_cap];
+        free(c->pend);
+        c->pend = np;
+        c->pend_cap = ncap;
+        c->pend_head = 0;
+    }
+    struct mcs_pending *p = &c->pend[(c->pend_head + c->pend_len) % c->pend_cap];
+    c->pend_len++;
+    return p;
+}
+
+static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool noreply,
+                      uint16_t nkeys, uint64_t now_ns)
+{
+    enum mcs_kind kind = mcs_cmd_kind(cmd);
+    if (noreply) {
+        /* No response will come: counted as sent, not timed. */
+        c->stats->ops[kind]++;
+        return 0;
+    }
+    struct mcs_pending *p = pend_push(c);
+    if (p == NULL)
+        return -ENOMEM;
+    *p = (struct mcs_pending){ .t_ns = now_ns, .kind = kind, .quiet = quiet,
+                               .nkeys = nkeys };
+    return 0;
+}
+
+int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
+                       enum mcs_cmd cmd, bool quiet, bool noreply, uint16_t nkeys,
+                       uint32_t vlen, uint64_t key_hash, uint64_t now_ns)
+{
+    size_t body = vlen ? (size_t)vlen + 2 : 0;
+    if (mcs_buf_reserve(&c->wbuf, len + body) < 0)
+        return -ENOMEM;
+    memcpy(c->wbuf.data + c->wbuf.used, line, len);
+    c->wbuf.used += len;
+    if (body) {
+        mcs_value_fill(c->wbuf.data + c->wbuf.used, vlen, key_hash);
+        c->wbuf.used += body;
+    }
+    return conn_queue(c, cmd, quiet, noreply, nkeys, now_ns);
+}
+
+char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n)
+{
+    if (mcs_buf_reserve(&c->wbuf, n) < 0)
+        return NULL;
+    return c->wbuf.data + c->wbuf.used;
+}
+
+int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
+                        bool quiet, bool noreply, uint64_t now_ns)
+{
+    c->wbuf.used += len;
+    return conn_queue(c, cmd, quiet, noreply, 1, now_ns);
+}
+
+/* Queues each complete command in p[0..n); returns the bytes used. */
+static size_t scan_commands(struct mcs_conn *c, const char *p, size_t n, uint64_t now_ns)
+{
+    size_t done = 0;
+    struct mcs_req_info info;
+    while (done < n && mcs_req_scan(p + done, n - done, &info) == MCS_SCAN_OK) {
+        if (conn_queue(c, info.cmd, info.quiet, info.noreply,
+                       info.nkeys ? info.nkeys : 1, now_ns) < 0)
+            return n;
+        done += info.len;
+    }
+    return done;
+}
+
+int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
+                       uint64_t now_ns)
+{
+    if (mcs_buf_reserve(&c->wbuf, len) < 0)
+        return -ENOMEM;
+    memcpy(c->wbuf.data + c->wbuf.used, data, len);
+    c->wbuf.used += len;
+
+    /* A command may arrive in pieces over several writes: the unscanned
+     * tail waits in c->scan until the rest of it is written. */
+    if (c->scan.used == 0) {
+        size_t done = scan_commands(c, data, len, now_ns);
+        if (done == len)
+            return 0;
+        data += done;
+        len -= done;
+    }
+    if (mcs_buf_reserve(&c->scan, len) < 0)
+        return -ENOMEM;
+    memcpy(c->scan.data + c->scan.used, data, len);
+    c->scan.used += len;
+    mcs_buf_consume(&c->scan, scan_commands(c, c->scan.data, c->scan.used, now_ns));
+    return 0;
+}
+
+static void conn_submit_send(struct mcs_conn *c)
+{
+    struct io_uring_sqe *sqe = mcs_sqe(c->w);
+    io_uring_prep_send(sqe, c->fd, c->sbuf.data + c->sent, c->sbuf.used - c->sent,
+                       MSG_NOSIGNAL);
+    mcs_event_arm(c->w, &c->ev_send, sqe);
+    c->inflight++;
+}
+
+static int conn_down_err(const struct mcs_conn *c)
+{
+    return c->err ? c->err : -ENOTCONN;
+}
+
+int mcs_conn_flush(struct mcs_conn *c)
+{
+    if (c->state != MCS_CONN_OPEN)
+        return conn_down_err(c);
+    if (c->ev_send.inflight)
+        return 1;
+    if (c->wbuf.used == 0)
+        return 0;
+    /* Swap: the kernel sends sbuf while the script fills the other. */
+    struct mcs_buf tmp = c->sbuf;
+    c->sbuf = c->wbuf;
+    c->wbuf = tmp;
+    c->wbuf.used = 0;
+    c->sent = 0;
+    conn_submit_send(c);
+    return 0;
+}
+
+static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    struct mcs_conn *c = ev->ctx;
+    c->inflight--;
+    if (c->state != MCS_CONN_OPEN) {
+        conn_settle(c);
+        return;
+    }
+    if (cqe->res <= 0) {
+        mcs_conn_fail(c, cqe->res ? cqe->res : -EPIPE, MCS_ERR_RESET);
+        return;
+    }
+    c->sent += cqe->res;
+    c->stats->bytes_out += cqe->res;
+    if (c->sent < c->sbuf.used) {
+        conn_submit_send(c);
+        return;
+    }
+    c->sbuf.used = 0;
+    c->sent = 0;
+    mcs_buf_trim(&c->sbuf, MCS_CONN_KEEP);
+    conn_wake(c, MCS_WAIT_FLUSH);
+}
+
+/* Starts a recv into the free end of rbuf, first moving unparsed bytes to
+ * the front and growing the buffer when it is full. */
+static int conn_submit_recv(struct mcs_conn *c)
+{
+    if (c->ev_recv.inflight)
+        return 0;
+    if (c->rpos > 0) {
+        mcs_buf_consume(&c->rbuf, c->rpos);
+        c->rpos = 0;
+        c->gen++;
+    }
+    if (c->rbuf.used == 0)
+        mcs_buf_trim(&c->rbuf, MCS_CONN_KEEP);
+    size_t want = MCS_RECV_MIN;
+    if (c->rbuf.size - c->rbuf.used < want && c->rbuf.used >= MCS_RECV_MIN)
+        want = c->rbuf.used; /* a large value: double the buffer */
+    char *old = c->rbuf.data;
+    if (mcs_buf_reserve(&c->rbuf, want) < 0)
+        return -ENOMEM;
+    if (c->rbuf.data != old)
+        c->gen++;
+    struct io_uring_sqe *sqe = mcs_sqe(c->w);
+    io_uring_prep_recv(sqe, c->fd, c->rbuf.data + c->rbuf.used,
+                       c->rbuf.size - c->rbuf.used, 0);
+    mcs_event_arm(c->w, &c->ev_recv, sqe);
+    c->inflight++;
+    return 0;
+}
+
+static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    struct mcs_conn *c = ev->ctx;
+    c->inflight--;
+    if (c->state != MCS_CONN_OPEN) {
+        conn_settle(c);
+        return;
+    }
+    if (cqe->res <= 0) {
+        mcs_conn_fail(c, cqe->res ? cqe->res : -ECONNRESET, MCS_ERR_RESET);
+        return;
+    }
+    c->rbuf.used += cqe->res;
+    c->stats->bytes_in += cqe->res;
+    c->rtime_ns = c->w->now_ns;
+    conn_wake(c, MCS_WAIT_READ);
+}
+
+static void pend_complete(struct mcs_conn *c)
+{
+    struct mcs_pending *p = &c->pend[c->pend_head];
+    uint64_t ns = c->rtime_ns > p->t_ns ? c->rtime_ns - p->t_ns : 0;
+    mcs_stats_record(c->stats, p->kind, ns);
+    c->pend_head = (c->pend_head + 1) % c->pend_cap;
+    c->pend_len--;
+}
+
+/* A quiet meta request that got no response: a miss for mg. */
+static void pend_complete_silent(struct mcs_conn *c)
+{
+    if (c->pend[c->pend_head].kind == MCS_KIND_MG)
+        c->stats->misses++;
+    pend_complete(c);
+}
+
+static void count_error(struct mcs_conn *c, enum mcs_res_type t)
+{
+    if (t == MCS_RES_ERROR)
+        c->stats->errors[MCS_ERR_ERROR]++;
+    else if (t == MCS_RES_CLIENT_ERROR)
+        c->stats->errors[MCS_ERR_CLIENT_ERROR]++;
+    else if (t == MCS_RES_SERVER_ERROR)
+        c->stats->errors[MCS_ERR_SERVER_ERROR]++;
+}
+
+static void count_meta_hit(struct mcs_conn *c, const struct mcs_pending *p,
+                           enum mcs_res_type t)
+{
+    if (p->kind != MCS_KIND_MG)
+        return;
+    if (t == MCS_RES_VA || t == MCS_RES_HD)
+        c->stats->hits++;
+    else if (t == MCS_RES_EN)
+        c->stats->misses++;
+}
+
+/* Matches a response to the oldest request waiting for one, counting hits,
+ * misses and errors and timing the request once it is complete. Quiet meta
+ * requests answer only hits and errors; "mn" closes out those that did not. */
+static void conn_account(struct mcs_conn *c, enum mcs_res_type t)
+{
+    count_error(c, t);
+    if (c->pend_len == 0)
+        return; /* not asked for (e.g. a "watch" stream) */
+    struct mcs_pending *p = &c->pend[c->pend_head];
+    switch (t) {
+    case MCS_RES_VALUE:
+        p->values++;
+        return;
+    case MCS_RES_STAT:
+        return;
+    case MCS_RES_END:
+        if (p->kind == MCS_KIND_GET) {
+            c->stats->hits += p->values;
+            c->stats->misses += p->nkeys > p->values ? p->nkeys - p->values : 0;
+        }
+        pend_complete(c);
+        return;
+    case MCS_RES_MN:
+    case MCS_RES_EN:
+        while (c->pend_len > 1 && c->pend[c->pend_head].quiet)
+            pend_complete_silent(c);
+        p = &c->pend[c->pend_head];
+        break;
+    default:
+        break;
+    }
+    count_meta_hit(c, p, t);
+    pend_complete(c);
+}
+
+int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base)
+{
+    if (c->state != MCS_CONN_OPEN)
+        return conn_down_err(c);
+    const char *p = c->rbuf.data + c->rpos;
+    switch (mcs_res_parse(p, c->rbuf.used - c->rpos, res)) {
+    case MCS_PARSE_OK:
+        c->rpos += res->consumed;
+        *base = p;
+        conn_account(c, res->type);
+        return 0;
+    case MCS_PARSE_WANT:
+        if (conn_submit_recv(c) < 0) {
+            mcs_conn_fail(c, -ENOMEM, MCS_ERR_PROTOCOL);
+            return -ENOMEM;
+        }
+        return 1;
+    default:
+        mcs_conn_fail(c, -EPROTO, MCS_ERR_PROTOCOL);
+        return -EPROTO;
+    }
+}
+
+int mcs_conn_readline(struct mcs_conn *c, const char **line, size_t *len)
+{
+    if (c->state != MCS_CONN_OPEN)
+        return conn_down_err(c);
+    const char *p = c->rbuf.data + c->rpos;
+    size_t avail = c->rbuf.used - c->rpos;
+    const char *nl = avail ? memchr(p, '\n', avail) : NULL;
+    if (nl == NULL) {
+        if (avail > MCS_RES_LINE_MAX) {
+            mcs_conn_fail(c, -EPROTO, MCS_ERR_PROTOCOL);
+            return -EPROTO;
+        }
+        if (conn_submit_recv(c) < 0) {
+            mcs_conn_fail(c, -ENOMEM, MCS_ERR_PROTOCOL);
+            return -ENOMEM;
+        }
+        return 1;
+    }
+    size_t n = nl - p;
+    c->rpos += n + 1;
+    if (n > 0 && p[n - 1] == '\r')
+        n--;
+    *line = p;
+    *len = n;
+    return 0;
+}

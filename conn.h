@@ -1,0 +1,123 @@
+/* conn.h: a client connection: socket, buffers, the I/O it has in flight on
+ * its worker's ring, and the queue of requests waiting for responses (so
+ * every request is timed and counted without the script's help). */
+#ifndef MCS_CONN_H
+#define MCS_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+#include "buf.h"
+#include "proto_text.h"
+#include "stats.h"
+
+struct mcs_worker;
+struct mcs_co;
+struct mcs_target;
+
+/* What a CQE's user_data points at. */
+struct mcs_event {
+    void (*cb)(struct mcs_event *ev, struct io_uring_cqe *cqe);
+    void *ctx;
+    bool inflight;
+};
+
+/* A request written and not yet answered. */
+struct mcs_pending {
+    uint64_t t_ns;       /* when it was written */
+    uint8_t kind;        /* enum mcs_kind */
+    uint8_t quiet;       /* meta q: may get no response */
+    uint16_t nkeys;      /* get family: keys asked for */
+    uint16_t values;     /* get family: VALUE lines seen so far */
+};
+
+enum mcs_conn_state {
+    MCS_CONN_CLOSED = 0,
+    MCS_CONN_CONNECTING,
+    MCS_CONN_OPEN,
+    MCS_CONN_FAILED,     /* error seen; close once nothing is in flight */
+};
+
+/* What a coroutine waits for on this connection. */
+enum mcs_conn_wait { MCS_WAIT_NONE = 0, MCS_WAIT_CONNECT, MCS_WAIT_FLUSH, MCS_WAIT_READ };
+
+/* Owned by its coroutine (standard workloads) or by a client userdata
+ * (mcs.client_new); freed with mcs_conn_free only when nothing is in flight. */
+struct mcs_conn {
+    struct mcs_worker *w;
+    const struct mcs_target *target;
+    struct mcs_stats *stats;     /* the workload's counters */
+    int fd;
+    enum mcs_conn_state state;
+    int err;                     /* why it failed: -errno, or -EPROTO */
+    enum mcs_err err_kind;
+    bool ever_connected;
+
+    struct mcs_buf wbuf;         /* requests being written by the script */
+    struct mcs_buf scan;         /* raw bytes of a command not yet whole */
+    struct mcs_buf sbuf;         /* bytes handed to the kernel */
+    size_t sent;                 /* of sbuf */
+    struct mcs_buf rbuf;         /* received bytes; parsed from rpos */
+    size_t rpos;
+    uint32_t gen;                /* bumps when rbuf contents move */
+    uint64_t rtime_ns;           /* when the latest bytes arrived */
+
+    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel;
+    int inflight;                /* SQEs in flight, cancels included */
+
+    struct mcs_co *waiter;       /* coroutine blocked on this connection */
+    enum mcs_conn_wait wait;
+
+    struct mcs_pending *pend;    /* ring of requests awaiting responses */
+    uint32_t pend_head, pend_len, pend_cap;
+
+    bool orphaned;               /* its owner is gone: free when idle */
+    struct mcs_conn *prev, *next; /* the worker's list of connections */
+};
+
+struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
+                              struct mcs_stats *stats);
+/* Frees now if nothing is in flight, else cancels and frees when idle. */
+void mcs_conn_release(struct mcs_conn *c);
+
+/* Starts a connect; waiter (may be NULL) is woken when it ends. 0 or -errno
+ * (the socket could not even be created). */
+int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter);
+/* Closes the socket (cancelling what is in flight); buffers are kept. */
+void mcs_conn_close(struct mcs_conn *c);
+static inline bool mcs_conn_idle(const struct mcs_conn *c) { return c->inflight == 0; }
+
+/* Appends a request line (plus a generated value of vlen bytes when vlen >
+ * 0, derived from key_hash) and queues it as awaiting a response. */
+int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
+                       enum mcs_cmd cmd, bool quiet, bool noreply, uint16_t nkeys,
+                       uint32_t vlen, uint64_t key_hash, uint64_t now_ns);
+/* Appends raw bytes a script wrote; the commands in them are queued. */
+int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
+                       uint64_t now_ns);
+/* Room for n more bytes at the end of wbuf (NULL on ENOMEM); commit with
+ * mcs_conn_commit_req. Used by factories to format in place. */
+char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n);
+int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
+                        bool quiet, bool noreply, uint64_t now_ns);
+
+/* Sends what was written. Returns 0 when the send was started (or there was
+ * nothing to send), 1 when an earlier send is still in flight (wait with
+ * MCS_WAIT_FLUSH and call again), or -errno when the connection is down. */
+int mcs_conn_flush(struct mcs_conn *c);
+
+/* Parses the next response. 0: *res filled (offsets relative to *base).
+ * 1: need more bytes: a recv was started; wait with MCS_WAIT_READ.
+ * -errno: connection failed (already counted). */
+int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base);
+/* Same for one line ending in "\n" (readline): *len excludes "\r\n". */
+int mcs_conn_readline(struct mcs_conn *c, const char **line, size_t *len);
+
+/* Marks the connection failed with err (-errno) of kind, counts it, and
+ * cancels what is in flight. The waiter is woken. */
+void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind);
+
+/* Kind of request a command is counted as. */
+enum mcs_kind mcs_cmd_kind(enum mcs_cmd cmd);
+
+#endif

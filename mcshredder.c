@@ -1,0 +1,393 @@
+/* mcshredder.c: main. Parses the command line, runs the script's config()
+ * in the config VM (which starts the phases), then prints the summary,
+ * writes the JSON and exits with a code that says how the run went. */
+#include "config.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <lauxlib.h>
+
+#include "default_script.h"
+#include "lua_api.h"
+#include "report.h"
+#include "target.h"
+#include "worker.h"
+
+struct mcs_opts {
+    const char *host, *port, *sock, *conf, *arg, *json;
+    const char *builtin[16][2];  /* built-in workload settings: name, value */
+    int nbuiltin;
+    bool help;
+};
+
+static struct mcs_run *signal_run;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: mcshredder [options]\n"
+"\n"
+"Drives a memcached server with a built-in workload, or with a Lua script.\n"
+"\n"
+"Server:\n"
+"  --server HOST:PORT     server to load (default 127.0.0.1:11211; [::1]:11211 for IPv6)\n"
+"  --ip HOST, --port PORT the same, as two options\n"
+"  --sock PATH            a Unix socket instead of TCP\n"
+"\n"
+"Built-in workload (used when there is no --conf):\n"
+"  --threads N            worker threads (default: number of CPUs)\n"
+"  --clients N            connections per thread (default 25)\n"
+"  --duration TIME        how long to run: 30, 30s, 500ms, 2m, 1h (default 10s)\n"
+"  --keys N               key space size (default 10000)\n"
+"  --ratio SET:GET        set to get ratio (default 1:9)\n"
+"  --value-size BYTES     value size for sets (default 100)\n"
+"  --pipeline N           requests per round trip (default 1)\n"
+"  --rate N               total requests per second, 0 = unlimited (default 0)\n"
+"  --proto meta|text      meta (mg/ms) or classic text (get/set) (default meta)\n"
+"\n"
+"Scripts:\n"
+"  --conf FILE            Lua script: its config(args) sets up and runs the test\n"
+"  --arg K=V,K2,...       the args table passed to config (K2 alone means true)\n"
+"\n"
+"Output:\n"
+"  --json FILE            write the results as JSON (docs/json.md)\n"
+"  --interval SECS        live line period (default 1)\n"
+"  --quiet                no live line\n"
+"  --help, --version\n"
+"\n"
+"Exit codes: 0 ok, 1 failure, 2 usage or script error, 3 server unreachable.\n"
+"The Lua API is described in docs/lua-api.md.\n");
+}
+
+__attribute__((noreturn))
+static void die_usage(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "mcshredder: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n(see mcshredder --help)\n");
+    exit(MCS_EXIT_USAGE);
+}
+
+/* Whole number in [min, max]; exits with a usage error otherwise. */
+static long long parse_int(const char *opt, const char *s, long long min, long long max)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < min || v > max) {
+        char range[64];
+        snprintf(range, sizeof(range), "%lld..%lld", min, max);
+        fprintf(stderr, "mcshredder: --%s: expected a whole number in %s, got '%s'\n",
+                opt, range, s);
+        exit(MCS_EXIT_USAGE);
+    }
+    return v;
+}
+
+/* "30", "30s", "500ms", "2m", "1h" -> seconds. */
+static double parse_duration(const char *opt, const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    double mult = 1;
+    if (strcmp(end, "ms") == 0)
+        mult = 0.001;
+    else if (strcmp(end, "m") == 0)
+        mult = 60;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600;
+    else if (strcmp(end, "s") != 0 && *end != '\0')
+        end = NULL;
+    if (end == NULL || end == s || !(v >= 0) || v * mult > 365 * 86400.0)
+        die_usage("--%s: expected a duration like 30, 30s, 500ms or 2m, got '%s'", opt, s);
+    return v * mult;
+}
+
+static void set_builtin(struct mcs_opts *o, const char *name, const char *value)
+{
+    for (int i = 0; i < o->nbuiltin; i++) {
+        if (strcmp(o->builtin[i][0], name) == 0) {
+            o->builtin[i][1] = value;
+            return;
+        }
+    }
+    o->builtin[o->nbuiltin][0] = name;
+    o->builtin[o->nbuiltin++][1] = value;
+}
+
+/* "host:port", "[v6]:port", or "host" (default port). */
+static void parse_server(struct mcs_opts *o, char *s)
+{
+    char *colon = strrchr(s, ':');
+    if (s[0] == '[') {
+        char *close = strchr(s, ']');
+        if (close == NULL)
+            die_usage("--server: missing ']' in '%s'%s", s, "");
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else if (colon && strchr(s, ':') != colon) {
+        colon = NULL; /* a bare IPv6 address */
+    }
+    o->host = s;
+    if (colon) {
+        *colon = '\0';
+        o->port = colon + 1;
+    }
+}
+
+static void check_builtin_values(struct mcs_opts *o, char *ratio, const char *proto)
+{
+    if (ratio) {
+        char *colon = strchr(ratio, ':');
+        if (colon == NULL)
+            die_usage("--ratio: expected SET:GET like 1:9, got '%s'%s", ratio, "");
+        *colon = '\0';
+        parse_int("ratio", ratio, 0, 1000000);
+        parse_int("ratio", colon + 1, 0, 1000000);
+        if (atoi(ratio) + atoi(colon + 1) == 0)
+            die_usage("--ratio: both sides are 0%s%s", "", "");
+        set_builtin(o, "set_ratio", ratio);
+        set_builtin(o, "get_ratio", colon + 1);
+    }
+    if (proto && strcmp(proto, "meta") != 0 && strcmp(proto, "text") != 0)
+        die_usage("--proto: expected meta or text, got '%s'%s", proto, "");
+}
+
+static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run *run)
+{
+    enum { O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
+           O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
+           O_INTERVAL, O_QUIET, O_HELP, O_VERSION };
+    static const struct option longopts[] = {
+        { "server", 1, 0, O_SERVER }, { "ip", 1, 0, O_IP }, { "port", 1, 0, O_PORT },
+        { "sock", 1, 0, O_SOCK }, { "conf", 1, 0, O_CONF }, { "arg", 1, 0, O_ARG },
+        { "threads", 1, 0, O_THREADS }, { "clients", 1, 0, O_CLIENTS },
+        { "duration", 1, 0, O_DURATION }, { "keys", 1, 0, O_KEYS },
+        { "ratio", 1, 0, O_RATIO }, { "value-size", 1, 0, O_VSIZE },
+        { "pipeline", 1, 0, O_PIPELINE }, { "rate", 1, 0, O_RATE },
+        { "proto", 1, 0, O_PROTO }, { "json", 1, 0, O_JSON },
+        { "interval", 1, 0, O_INTERVAL }, { "quiet", 0, 0, O_QUIET },
+        { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 }
+    };
+    char *ratio = NULL;
+    const char *proto = NULL;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_SERVER: parse_server(o, optarg); break;
+        case O_IP: o->host = optarg; break;
+        case O_PORT: parse_int("port", optarg, 1, 65535); o->port = optarg; break;
+        case O_SOCK: o->sock = optarg; break;
+        case O_CONF: o->conf = optarg; break;
+        case O_ARG: o->arg = optarg; break;
+        case O_THREADS: parse_int("threads", optarg, 1, 256); set_builtin(o, "threads", optarg); break;
+        case O_CLIENTS: parse_int("clients", optarg, 1, 100000); set_builtin(o, "clients", optarg); break;
+        case O_DURATION: {
+            static char dur[32];
+            snprintf(dur, sizeof(dur), "%.3f", parse_duration("duration", optarg));
+            set_builtin(o, "duration", dur);
+            break;
+        }
+        case O_KEYS: parse_int("keys", optarg, 1, INT64_MAX / 2); set_builtin(o, "keys", optarg); break;
+        case O_RATIO: ratio = optarg; break;
+        case O_VSIZE: parse_int("value-size", optarg, 0, 1 << 30); set_builtin(o, "value_size", optarg); break;
+        case O_PIPELINE: parse_int("pipeline", optarg, 1, 100000); set_builtin(o, "pipeline", optarg); break;
+        case O_RATE: parse_int("rate", optarg, 0, INT64_MAX / 2); set_builtin(o, "rate", optarg); break;
+        case O_PROTO: proto = optarg; set_builtin(o, "proto", optarg); break;
+        case O_JSON: o->json = optarg; break;
+        case O_INTERVAL: run->interval_s = parse_duration("interval", optarg);
+            if (run->interval_s < 0.01)
+                die_usage("--interval: at least 10ms, got '%s'%s", optarg, "");
+            break;
+        case O_QUIET: run->quiet = true; break;
+        case 'h': case O_HELP: o->help = true; break;
+        case O_VERSION: printf("mcshredder %s\n", PACKAGE_VERSION); exit(0);
+        case ':': die_usage("option '%s' needs a value%s", argv[optind - 1], "");
+        default: die_usage("unknown option '%s'%s", argv[optind - 1], "");
+        }
+    }
+    if (optind < argc)
+        die_usage("unexpected argument '%s'%s", argv[optind], "");
+    check_builtin_values(o, ratio, proto);
+}
+
+/* The args table: --arg pairs, then the built-in workload's flags. */
+static void push_args(lua_State *L, const struct mcs_opts *o)
+{
+    lua_newtable(L);
+    if (o->arg) {
+        char *copy = strdup(o->arg), *save = NULL;
+        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (eq) {
+                *eq = '\0';
+                lua_pushstring(L, eq + 1);
+            } else {
+                lua_pushboolean(L, 1);
+            }
+            lua_setfield(L, -2, kv);
+        }
+        free(copy);
+    }
+    for (int i = 0; i < o->nbuiltin; i++) {
+        lua_pushstring(L, o->builtin[i][1]);
+        lua_setfield(L, -2, o->builtin[i][0]);
+    }
+}
+
+static void resolve_target(struct mcs_run *run, struct mcs_opts *o)
+{
+    char err[512];
+    int ret = o->sock ? mcs_target_unix(&run->target, o->sock, err, sizeof(err))
+                      : mcs_target_resolve(&run->target, o->host, o->port, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "mcshredder: %s\n", err);
+        exit(MCS_EXIT_CONNECT);
+    }
+    run->default_host = o->host;
+    run->default_port = o->port;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&signal_run->halt, 1);
+    atomic_store(&signal_run->interrupted, 1);
+    signal(SIGINT, SIG_DFL); /* a second ^C ends it at once */
+    signal(SIGTERM, SIG_DFL);
+}
+
+static void setup_signals(struct mcs_run *run)
+{
+    signal_run = run;
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void print_script_help(lua_State *L)
+{
+    if (lua_getglobal(L, "help") != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return;
+    }
+    printf("\nScript options:\n");
+    fflush(stdout);
+    if (mcs_lua_pcall(L, 0, 0) != LUA_OK) {
+        fprintf(stderr, "mcshredder: script help() failed: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/* Loads the script in the config VM and calls config(args). */
+static void run_config(struct mcs_run *run, const struct mcs_opts *o)
+{
+    lua_State *L = run->L;
+    if (mcs_lua_load_script(L, run) != LUA_OK) {
+        fprintf(stderr, "mcshredder: script error: %s\n", lua_tostring(L, -1));
+        exit(MCS_EXIT_USAGE);
+    }
+    if (o->help) {
+        usage(stdout);
+        if (o->conf)
+            print_script_help(L);
+        exit(0);
+    }
+    if (lua_getglobal(L, "config") != LUA_TFUNCTION) {
+        fprintf(stderr, "mcshredder: script error: %s has no config(args) function\n",
+                run->script_path ? run->script_path : "the built-in workload");
+        exit(MCS_EXIT_USAGE);
+    }
+    push_args(L, o);
+    if (mcs_lua_pcall(L, 1, 0) != LUA_OK) {
+        fprintf(stderr, "mcshredder: script error: %s\n", lua_tostring(L, -1));
+        mcs_run_fail(run, MCS_EXIT_USAGE);
+    }
+}
+
+static void report(struct mcs_run *run, const struct mcs_opts *o)
+{
+    struct mcs_report_wl *wl = calloc(run->nworkloads + 1, sizeof(*wl));
+    int n = 0;
+    for (struct mcs_workload *w = run->workloads; w; w = w->next) {
+        if (w->phase > run->phase)
+            continue; /* added but never run */
+        wl[n++] = (struct mcs_report_wl){ .name = w->name, .phase = w->phase,
+                                          .duration_s = w->duration_s, .stats = &w->total };
+    }
+    if (n > 0)
+        mcs_report_summary(stdout, wl, n, run->total_duration_s);
+    if (o->json) {
+        int ret = mcs_report_json(o->json, wl, n, run->total_duration_s);
+        if (ret < 0) {
+            fprintf(stderr, "mcshredder: cannot write %s: %s\n", o->json, strerror(-ret));
+            mcs_run_fail(run, MCS_EXIT_FAIL);
+        }
+    }
+    free(wl);
+}
+
+static void run_free(struct mcs_run *run)
+{
+    for (int i = 0; i < run->nworkers; i++) {
+        mcs_worker_free(run->workers[i]);
+        free(run->workers[i]);
+    }
+    free(run->workers);
+    lua_close(run->L);
+    for (struct mcs_workload *w = run->workloads, *next; w; w = next) {
+        next = w->next;
+        mcs_stats_free(&w->interval);
+        mcs_stats_free(&w->total);
+        free(w->name);
+        free(w);
+    }
+    free(run->out.buf);
+    close(run->out.efd);
+    pthread_mutex_destroy(&run->out.lock);
+}
+
+int main(int argc, char **argv)
+{
+    static struct mcs_run run;
+    struct mcs_opts o = { .host = "127.0.0.1", .port = "11211" };
+    static struct mcs_lctx lctx;
+    char nthreads[16];
+
+    run.interval_s = 1;
+    run.wl_tail = &run.workloads;
+    snprintf(nthreads, sizeof(nthreads), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+    set_builtin(&o, "threads", nthreads);
+    parse_args(argc, argv, &o, &run);
+    run.script_path = o.conf;
+    run.script_text = mcs_default_script;
+    if (o.conf && access(o.conf, R_OK) != 0) {
+        fprintf(stderr, "mcshredder: cannot read script %s: %s\n", o.conf, strerror(errno));
+        return MCS_EXIT_USAGE;
+    }
+    pthread_mutex_init(&run.out.lock, NULL);
+    run.out.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    lctx.run = &run;
+    run.L = mcs_lua_new(&lctx);
+    if (run.L == NULL || run.out.efd < 0) {
+        fprintf(stderr, "mcshredder: out of memory\n");
+        return MCS_EXIT_FAIL;
+    }
+    if (!o.help)
+        resolve_target(&run, &o);
+    setup_signals(&run);
+    run_config(&run, &o);
+    report(&run, &o);
+    if (atomic_load(&run.interrupted))
+        fprintf(stderr, "mcshredder: interrupted; the results cover the time it ran\n");
+    int code = atomic_load(&run.exit_code);
+    run_free(&run);
+    return code;
+}

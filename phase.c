@@ -1,0 +1,131 @@
+/* phase.c: one mcs.shredder call. Starts the workers, prints the live line
+ * once per interval from their published counters, stops them at the
+ * deadline (or on mcs.stop, a signal, or when every client is done). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+#include "target.h"
+#include "worker.h"
+
+static bool phase_has_connections(struct mcs_worker **w, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < w[i]->nslots; j++)
+            if (!w[i]->slots[j]->opts.custom)
+                return true;
+    return false;
+}
+
+static bool all_done(struct mcs_worker **w, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!atomic_load(&w[i]->done))
+            return false;
+    return true;
+}
+
+/* Moves each workload's interval counts into its total; prints the line. */
+static void tick(struct mcs_run *run, struct mcs_worker **w, int n, double elapsed,
+                 double interval, bool print)
+{
+    struct mcs_stats sum;
+    mcs_stats_init(&sum);
+    for (int i = 0; i < n; i++)
+        mcs_worker_collect(w[i]);
+    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
+        if (wl->phase != run->phase)
+            continue;
+        mcs_stats_add(&sum, &wl->interval);
+        mcs_stats_add(&wl->total, &wl->interval);
+        mcs_stats_reset(&wl->interval);
+    }
+    if (print && !run->quiet)
+        mcs_report_live(stderr, elapsed, interval, &sum);
+    mcs_stats_free(&sum);
+}
+
+static void stop_workers(struct mcs_worker **w, int n)
+{
+    for (int i = 0; i < n; i++)
+        atomic_store(&w[i]->stop, true);
+}
+
+/* Checks the server answers before any client tries: an unreachable server
+ * is one clear error and exit code 3, not a run of failed connects. */
+static bool phase_probe(struct mcs_run *run, struct mcs_worker **w, int n)
+{
+    if (!phase_has_connections(w, n))
+        return true;
+    int ret = mcs_target_probe(&run->target, 3);
+    if (ret == 0)
+        return true;
+    fprintf(stderr, "mcshredder: cannot connect to %s: %s\n", run->target.name,
+            strerror(-ret));
+    mcs_run_fail(run, MCS_EXIT_CONNECT);
+    atomic_store(&run->halt, 1);
+    return false;
+}
+
+static int start_workers(struct mcs_run *run, struct mcs_worker **w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int ret = mcs_worker_start(w[i]);
+        if (ret < 0) {
+            fprintf(stderr, "mcshredder: cannot start worker thread: %s\n", strerror(-ret));
+            mcs_run_fail(run, MCS_EXIT_FAIL);
+            stop_workers(w, i);
+            for (int j = 0; j < i; j++)
+                mcs_worker_join(w[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void finish(struct mcs_run *run, struct mcs_worker **w, int n, double elapsed)
+{
+    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next)
+        if (wl->phase == run->phase)
+            wl->duration_s = elapsed;
+    run->total_duration_s += elapsed;
+    for (int i = 0; i < n; i++)
+        mcs_worker_reset(w[i]);
+}
+
+int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs)
+{
+    run->phase++;
+    atomic_store(&run->stop, 0);
+    if (atomic_load(&run->halt) || !phase_probe(run, w, n) ||
+        start_workers(run, w, n) < 0) {
+        finish(run, w, n, 0);
+        return -1;
+    }
+    uint64_t t0 = mcs_now_ns();
+    uint64_t deadline = secs > 0 ? t0 + (uint64_t)(secs * 1e9) : UINT64_MAX;
+    uint64_t interval = (uint64_t)(run->interval_s * 1e9);
+    uint64_t next_tick = t0 + interval;
+    bool stopping = false;
+    while (!all_done(w, n)) {
+        struct timespec ts = { 0, 20 * 1000000 };
+        nanosleep(&ts, NULL);
+        uint64_t now = mcs_now_ns();
+        if (!stopping && (now >= deadline || atomic_load(&run->stop) ||
+                          atomic_load(&run->halt))) {
+            stop_workers(w, n);
+            stopping = true;
+        }
+        if (now >= next_tick) {
+            tick(run, w, n, (now - t0) / 1e9, run->interval_s, true);
+            next_tick += interval;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        mcs_worker_join(w[i]);
+    double elapsed = (mcs_now_ns() - t0) / 1e9;
+    tick(run, w, n, elapsed, 0, false);
+    finish(run, w, n, elapsed);
+    return 0;
+}

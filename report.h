@@ -1,0 +1,30 @@
+/* report.h: human and JSON output of results: the live line (stderr),
+ * the end summary (stdout) and the --json file. */
+#ifndef MCS_REPORT_H
+#define MCS_REPORT_H
+
+#include <stdio.h>
+#include "stats.h"
+
+/* One workload's results, as the main thread holds them. */
+struct mcs_report_wl {
+    const char *name;        /* the workload's func name */
+    int phase;               /* 1-based mcs.shredder call it ran in */
+    double duration_s;       /* wall time of its phase */
+    const struct mcs_stats *stats;
+};
+
+/* One line: elapsed time, ops/s, hit ratio, p50/p99 (all kinds merged),
+ * errors in the interval. */
+void mcs_report_live(FILE *f, double elapsed_s, double interval_s,
+                     const struct mcs_stats *interval);
+
+/* Summary table per workload (and per command kind inside it), then totals. */
+void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
+                        double total_duration_s);
+
+/* Writes the JSON result (schema in docs/json.md). 0, or -errno. */
+int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
+                    double total_duration_s);
+
+#endif

@@ -1,0 +1,85 @@
+/* run.h: what the whole process shares: the server target, the workloads
+ * and their merged results, the out stream between workers, stop flags.
+ * Owned by main (mcshredder.c); workers only read it, except where noted. */
+#ifndef MCS_RUN_H
+#define MCS_RUN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <lua.h>
+#include "stats.h"
+
+/* Exit codes (docs/cli.md). */
+enum {
+    MCS_EXIT_OK = 0,
+    MCS_EXIT_FAIL = 1,      /* validation or assertion failure */
+    MCS_EXIT_USAGE = 2,     /* bad flags, script error */
+    MCS_EXIT_CONNECT = 3,   /* server unreachable */
+};
+
+/* A resolved server address: host names are resolved once, at start. */
+struct mcs_target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char name[300];          /* "host:port" or the socket path, for messages */
+};
+
+/* A workload: one mcs.add/add_custom call. Results are merged here by the
+ * main thread from the workers' published copies. */
+struct mcs_workload {
+    char *name;              /* the func name */
+    int phase;               /* 1-based */
+    double duration_s;       /* wall time of its phase */
+    struct mcs_stats interval;  /* since the last live line */
+    struct mcs_stats total;
+    struct mcs_workload *next;
+};
+
+/* The out stream: mcs.out lines from any worker, read by mcs.out_readline. */
+struct mcs_out {
+    pthread_mutex_t lock;
+    char *buf;
+    size_t used, size;
+    int efd;                 /* eventfd, readable when lines are waiting */
+};
+
+struct mcs_worker;
+
+struct mcs_run {
+    lua_State *L;            /* the config VM */
+    const char *script_path; /* --conf, or NULL for the built-in workload */
+    const char *script_text; /* built-in script when script_path is NULL */
+    int args_ref;            /* the args table in the config VM */
+    struct mcs_target target;
+    struct mcs_workload *workloads, **wl_tail;
+    int nworkloads;
+    int phase;               /* number of mcs.shredder calls so far */
+    double total_duration_s;
+    double interval_s;       /* live line period */
+    bool quiet;              /* no live line */
+    struct mcs_out out;
+    atomic_int stop;         /* ends the current phase (mcs.stop) */
+    atomic_int halt;         /* ends the run: a signal or a script error */
+    atomic_int interrupted;  /* a signal asked to stop */
+    atomic_int exit_code;    /* worst exit code seen so far */
+    struct mcs_worker **workers; /* created by mcs.thread, freed at exit */
+    int nworkers;
+    const char *default_host; /* for mcs.client_new without a host */
+    const char *default_port;
+};
+
+/* Runs one phase (mcs.shredder): phase.c. */
+int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs);
+
+/* Raises the run's exit code to code if it is worse than the current one. */
+static inline void mcs_run_fail(struct mcs_run *run, int code)
+{
+    int cur = atomic_load(&run->exit_code);
+    while (code > cur && !atomic_compare_exchange_weak(&run->exit_code, &cur, code))
+        ;
+}
+
+#endif

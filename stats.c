@@ -1,0 +1,138 @@
+/* stats.c: per-workload counters and per-kind latency histograms: the
+ * names of kinds and errors, recording, merging and resetting. */
+#include <errno.h>
+#include <string.h>
+#include "stats.h"
+
+static const char *const kind_names[MCS_KIND_MAX] = {
+    [MCS_KIND_GET] = "get",
+    [MCS_KIND_SET] = "set",
+    [MCS_KIND_DELETE] = "delete",
+    [MCS_KIND_TOUCH] = "touch",
+    [MCS_KIND_INCR] = "incr",
+    [MCS_KIND_MG] = "mg",
+    [MCS_KIND_MS] = "ms",
+    [MCS_KIND_MD] = "md",
+    [MCS_KIND_MA] = "ma",
+    [MCS_KIND_MN] = "mn",
+    [MCS_KIND_OTHER] = "other",
+};
+
+static const char *const err_names[MCS_ERR_MAX] = {
+    [MCS_ERR_ERROR] = "error",
+    [MCS_ERR_CLIENT_ERROR] = "client_error",
+    [MCS_ERR_SERVER_ERROR] = "server_error",
+    [MCS_ERR_PROTOCOL] = "protocol",
+    [MCS_ERR_CONNECT] = "connect",
+    [MCS_ERR_RESET] = "reset",
+    [MCS_ERR_TIMEOUT] = "timeout",
+    [MCS_ERR_TLS] = "tls",
+};
+
+const char *mcs_kind_name(enum mcs_kind k)
+{
+    return (unsigned)k < MCS_KIND_MAX ? kind_names[k] : "unknown";
+}
+
+const char *mcs_err_name(enum mcs_err e)
+{
+    return (unsigned)e < MCS_ERR_MAX ? err_names[e] : "unknown";
+}
+
+void mcs_stats_init(struct mcs_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+void mcs_stats_free(struct mcs_stats *s)
+{
+    for (int k = 0; k < MCS_KIND_MAX; k++) {
+        mcs_hist_free(s->lat[k]);
+        s->lat[k] = NULL;
+    }
+}
+
+void mcs_stats_reset(struct mcs_stats *s)
+{
+    struct mcs_hist *lat[MCS_KIND_MAX];
+
+    memcpy(lat, s->lat, sizeof(lat));
+    memset(s, 0, sizeof(*s));
+    for (int k = 0; k < MCS_KIND_MAX; k++) {
+        s->lat[k] = lat[k];
+        if (lat[k] != NULL)
+            mcs_hist_reset(lat[k]);
+    }
+}
+
+/* The counters are all added even when a histogram cannot be allocated,
+ * so ops and errors stay right and only that kind's latencies are short. */
+int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src)
+{
+    int ret = 0;
+
+    for (int k = 0; k < MCS_KIND_MAX; k++)
+        dst->ops[k] += src->ops[k];
+    for (int e = 0; e < MCS_ERR_MAX; e++)
+        dst->errors[e] += src->errors[e];
+    dst->hits += src->hits;
+    dst->misses += src->misses;
+    dst->bytes_in += src->bytes_in;
+    dst->bytes_out += src->bytes_out;
+    dst->connects += src->connects;
+    dst->reconnects += src->reconnects;
+
+    for (int k = 0; k < MCS_KIND_MAX; k++) {
+        if (src->lat[k] == NULL || mcs_hist_count(src->lat[k]) == 0)
+            continue;
+        if (dst->lat[k] == NULL)
+            dst->lat[k] = mcs_hist_new();
+        if (dst->lat[k] == NULL) {
+            ret = -ENOMEM;
+            continue;
+        }
+        mcs_hist_add(dst->lat[k], src->lat[k]);
+    }
+    return ret;
+}
+
+void mcs_stats_record(struct mcs_stats *s, enum mcs_kind k, uint64_t ns)
+{
+    if ((unsigned)k >= MCS_KIND_MAX)
+        k = MCS_KIND_OTHER;
+    s->ops[k]++;
+    if (s->lat[k] == NULL)
+        s->lat[k] = mcs_hist_new();
+    if (s->lat[k] != NULL)
+        mcs_hist_record(s->lat[k], ns);
+}
+
+uint64_t mcs_stats_ops(const struct mcs_stats *s)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < MCS_KIND_MAX; k++)
+        n += s->ops[k];
+    return n;
+}
+
+uint64_t mcs_stats_errors(const struct mcs_stats *s)
+{
+    uint64_t n = 0;
+    for (int e = 0; e < MCS_ERR_MAX; e++)
+        n += s->errors[e];
+    return n;
+}
+
+struct mcs_hist *mcs_stats_lat_all(const struct mcs_stats *s)
+{
+    struct mcs_hist *all = NULL;
+
+    for (int k = 0; k < MCS_KIND_MAX; k++) {
+        if (s->lat[k] == NULL || mcs_hist_count(s->lat[k]) == 0)
+            continue;
+        if (all == NULL && (all = mcs_hist_new()) == NULL)
+            return NULL;
+        mcs_hist_add(all, s->lat[k]);
+    }
+    return all;
+}

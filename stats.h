@@ -1,0 +1,59 @@
+/* stats.h: per-workload counters and latency histograms.
+ * A worker owns its mcs_stats and adds to them with no locks; the main
+ * thread merges copies at interval boundaries (see worker.c). */
+#ifndef MCS_STATS_H
+#define MCS_STATS_H
+
+#include <stdint.h>
+#include "hist.h"
+
+/* Command kinds that requests are timed and counted by. */
+enum mcs_kind {
+    MCS_KIND_GET = 0,   /* get gets gat gats */
+    MCS_KIND_SET,       /* set add replace append prepend cas */
+    MCS_KIND_DELETE,
+    MCS_KIND_TOUCH,
+    MCS_KIND_INCR,      /* incr decr */
+    MCS_KIND_MG, MCS_KIND_MS, MCS_KIND_MD, MCS_KIND_MA, MCS_KIND_MN,
+    MCS_KIND_OTHER,     /* stats version flush_all verbosity me, unknown */
+    MCS_KIND_MAX
+};
+const char *mcs_kind_name(enum mcs_kind k);  /* "get", "set", ... */
+
+/* Error kinds. */
+enum mcs_err {
+    MCS_ERR_ERROR = 0,      /* server said ERROR */
+    MCS_ERR_CLIENT_ERROR,
+    MCS_ERR_SERVER_ERROR,
+    MCS_ERR_PROTOCOL,       /* malformed response: connection reset */
+    MCS_ERR_CONNECT,        /* connect failed */
+    MCS_ERR_RESET,          /* peer reset or closed the connection */
+    MCS_ERR_TIMEOUT,
+    MCS_ERR_TLS,
+    MCS_ERR_MAX
+};
+const char *mcs_err_name(enum mcs_err e);    /* "server_error", ... */
+
+struct mcs_stats {
+    uint64_t ops[MCS_KIND_MAX];     /* responses completed, by kind */
+    uint64_t hits, misses;
+    uint64_t errors[MCS_ERR_MAX];
+    uint64_t bytes_in, bytes_out;
+    uint64_t connects;              /* successful connects, first ones too */
+    uint64_t reconnects;            /* connects after the first, per client */
+    struct mcs_hist *lat[MCS_KIND_MAX];  /* allocated on first use */
+};
+
+void mcs_stats_init(struct mcs_stats *s);      /* zero everything */
+void mcs_stats_free(struct mcs_stats *s);      /* frees histograms */
+void mcs_stats_reset(struct mcs_stats *s);     /* zero, keep histograms */
+/* dst += src (allocating dst histograms as needed). 0 or -ENOMEM. */
+int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src);
+/* Counts one completed request of kind k that took ns nanoseconds. */
+void mcs_stats_record(struct mcs_stats *s, enum mcs_kind k, uint64_t ns);
+uint64_t mcs_stats_ops(const struct mcs_stats *s);      /* all kinds */
+uint64_t mcs_stats_errors(const struct mcs_stats *s);   /* all kinds */
+/* All kinds merged into one histogram (caller frees); NULL if none. */
+struct mcs_hist *mcs_stats_lat_all(const struct mcs_stats *s);
+
+#endif

@@ -1,0 +1,600 @@
+/* worker.c: a worker thread's event loop. Coroutines run until they wait;
+ * their I/O becomes SQEs submitted in one io_uring_enter per iteration, and
+ * CQEs wake the coroutines that waited on them. */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <lauxlib.h>
+
+#include "lua_api.h"
+#include "worker.h"
+
+#define MCS_RING_ENTRIES 4096
+#define MCS_BACKOFF_MIN_MS 10
+#define MCS_BACKOFF_MAX_MS 1000
+
+static void co_continue(struct mcs_co *co);
+
+uint64_t mcs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void ignore_cqe(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    (void)ev;
+    (void)cqe;
+}
+
+/* Getting an SQE fails only when the SQ ring is full: submitting what is
+ * queued makes room. This is the one place that handles it. */
+struct io_uring_sqe *mcs_sqe(struct mcs_worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    if (sqe == NULL) {
+        io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+        if (sqe == NULL)
+            abort(); /* an empty SQ ring always has room */
+    }
+    return sqe;
+}
+
+void mcs_event_arm(struct mcs_worker *w, struct mcs_event *ev, struct io_uring_sqe *sqe)
+{
+    io_uring_sqe_set_data(sqe, ev);
+    ev->inflight = true;
+    w->inflight++;
+}
+
+int mcs_worker_init(struct mcs_worker *w, struct mcs_run *run, int id)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->run = run;
+    w->lctx = (struct mcs_lctx){ .run = run, .w = w };
+    w->ev_ignore = (struct mcs_event){ .cb = ignore_cqe };
+    pthread_mutex_init(&w->pub_lock, NULL);
+    w->L = mcs_lua_new(&w->lctx);
+    if (w->L == NULL)
+        return -1;
+    if (mcs_lua_load_script(w->L, run) != LUA_OK)
+        return -1; /* message on w->L's stack */
+    return 0;
+}
+
+void mcs_worker_free(struct mcs_worker *w)
+{
+    mcs_worker_reset(w);
+    if (w->L)
+        lua_close(w->L);
+    w->L = NULL;
+    pthread_mutex_destroy(&w->pub_lock);
+}
+
+/* --- coroutines --- */
+
+void mcs_co_wake(struct mcs_co *co)
+{
+    struct mcs_worker *w = co->w;
+    if (co->state == MCS_CO_DONE || co->queued)
+        return;
+    co->state = MCS_CO_READY;
+    co->queued = true;
+    co->next_ready = NULL;
+    if (w->ready_tail)
+        w->ready_tail->next_ready = co;
+    else
+        w->ready = co;
+    w->ready_tail = co;
+}
+
+static void co_on_timer(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    (void)cqe; /* -ETIME is how a timeout completes; -ECANCELED when stopped */
+    struct mcs_co *co = ev->ctx;
+    if (co->state == MCS_CO_TIMER || co->state == MCS_CO_BACKOFF)
+        mcs_co_wake(co);
+}
+
+static void co_arm_timer(struct mcs_co *co, uint64_t ns, unsigned flags,
+                         enum mcs_co_state state)
+{
+    co->ts.tv_sec = ns / 1000000000ULL;
+    co->ts.tv_nsec = ns % 1000000000ULL;
+    struct io_uring_sqe *sqe = mcs_sqe(co->w);
+    io_uring_prep_timeout(sqe, &co->ts, 0, flags);
+    mcs_event_arm(co->w, &co->ev_timer, sqe);
+    co->state = state;
+}
+
+int mcs_co_sleep(struct mcs_co *co, uint64_t ms)
+{
+    co_arm_timer(co, ms * 1000000ULL, 0, MCS_CO_TIMER);
+    return 0;
+}
+
+/* Waits until the out stream's eventfd is readable. */
+int mcs_co_out_wait(struct mcs_co *co)
+{
+    struct io_uring_sqe *sqe = mcs_sqe(co->w);
+    io_uring_prep_poll_add(sqe, co->w->run->out.efd, POLLIN);
+    mcs_event_arm(co->w, &co->ev_poll, sqe);
+    co->state = MCS_CO_TIMER;
+    return 0;
+}
+
+static void co_finish(struct mcs_co *co)
+{
+    if (co->state == MCS_CO_DONE)
+        return;
+    co->state = MCS_CO_DONE;
+    co->w->active--;
+}
+
+static void co_cancel_timers(struct mcs_co *co)
+{
+    struct mcs_event *evs[] = { &co->ev_timer, &co->ev_poll };
+    for (size_t i = 0; i < 2; i++) {
+        if (!evs[i]->inflight)
+            continue;
+        struct io_uring_sqe *sqe = mcs_sqe(co->w);
+        io_uring_prep_cancel(sqe, evs[i], 0);
+        mcs_event_arm(co->w, &co->w->ev_ignore, sqe);
+    }
+}
+
+static void co_backoff(struct mcs_co *co, bool grow)
+{
+    if (grow) {
+        co->backoff_ms = co->backoff_ms ? co->backoff_ms * 2 : MCS_BACKOFF_MIN_MS;
+        if (co->backoff_ms > MCS_BACKOFF_MAX_MS)
+            co->backoff_ms = MCS_BACKOFF_MAX_MS;
+    }
+    uint64_t ms = grow ? co->backoff_ms : 1;
+    co->backing_off = true;
+    co_arm_timer(co, ms * 1000000ULL, 0, MCS_CO_BACKOFF);
+}
+
+static void co_connect(struct mcs_co *co)
+{
+    struct mcs_conn *c = co->conn;
+    if (!mcs_conn_idle(c)) {
+        co_backoff(co, false); /* the old socket's I/O is still being cancelled */
+        return;
+    }
+    if (mcs_conn_connect(c, co) < 0) {
+        co_backoff(co, true);
+        return;
+    }
+    co->state = MCS_CO_CONNECTING;
+}
+
+/* The connection dropped (error, reset, garbage): the run in progress is
+ * abandoned, its coroutine reset, and the client reconnects after a backoff
+ * that doubles up to a cap while the server stays away. */
+static void co_conn_lost(struct mcs_co *co)
+{
+    if (co->in_run) {
+        lua_resetthread(co->L);
+        co->in_run = false;
+    }
+    mcs_conn_close(co->conn);
+    co_backoff(co, true);
+}
+
+static void co_connected(struct mcs_co *co)
+{
+    struct mcs_worker *w = co->w;
+    co->backoff_ms = 0;
+    co->conn_ready = true;
+    if (co->next_run_ns == 0)
+        co->next_run_ns = w->now_ns + co->index * co->slot->opts.start_step_ns;
+    else if (co->next_run_ns < w->now_ns)
+        co->next_run_ns = w->now_ns; /* no burst to catch up after an outage */
+}
+
+void mcs_script_error(struct mcs_worker *w, lua_State *co, const char *where)
+{
+    luaL_traceback(w->L, co, lua_tostring(co, -1), 0);
+    fprintf(stderr, "mcshredder: script error in %s: %s\n", where, lua_tostring(w->L, -1));
+    lua_pop(w->L, 1);
+    mcs_run_fail(w->run, MCS_EXIT_USAGE);
+    atomic_store(&w->run->halt, 1);
+    atomic_store(&w->run->stop, 1);
+}
+
+/* What to do after a run of the workload function returned.
+ * Returns true when the coroutine should start its next run right away. */
+static bool co_after_run(struct mcs_co *co)
+{
+    const struct mcs_wl_opts *o = &co->slot->opts;
+    if (co->custom || co->w->stopping) {
+        co_finish(co);
+        return false;
+    }
+    if (co->runs_left > 0 && --co->runs_left == 0) {
+        co_finish(co);
+        mcs_conn_close(co->conn);
+        return false;
+    }
+    if (o->reconn_every && --co->reconn_left == 0) {
+        co->reconn_left = o->reconn_every;
+        mcs_conn_close(co->conn);
+        return true;
+    }
+    if (o->period_ns || co->yielded)
+        return true;
+    mcs_co_wake(co); /* ran without waiting: let the others run first */
+    return false;
+}
+
+/* Starts a run unless the rate limit says to wait. */
+static bool co_begin_run(struct mcs_co *co)
+{
+    struct mcs_worker *w = co->w;
+    uint64_t period = co->slot->opts.period_ns;
+    if (w->stopping) {
+        co_finish(co);
+        return false;
+    }
+    if (period) {
+        if (co->next_run_ns > w->now_ns) {
+            co_arm_timer(co, co->next_run_ns, IORING_TIMEOUT_ABS, MCS_CO_TIMER);
+            return false;
+        }
+        co->next_run_ns += period;
+    }
+    lua_rawgeti(co->L, LUA_REGISTRYINDEX, co->func_ref);
+    if (co->arg_ref != LUA_NOREF)
+        lua_rawgeti(co->L, LUA_REGISTRYINDEX, co->arg_ref);
+    co->in_run = true;
+    co->yielded = false;
+    return true;
+}
+
+/* Brings the client's connection up. Returns true when it is open and the
+ * coroutine may run; otherwise a connect or a backoff timer is under way. */
+static bool co_check_conn(struct mcs_co *co)
+{
+    struct mcs_conn *c = co->conn;
+    if (c->state == MCS_CONN_OPEN) {
+        if (!co->conn_ready)
+            co_connected(co);
+        return true;
+    }
+    if (c->state == MCS_CONN_CONNECTING)
+        return false;
+    co->conn_ready = false;
+    if (co->in_run) {
+        co_conn_lost(co);
+    } else if (co->backing_off || c->err == 0 || c->err == -ENOTCONN) {
+        /* first connect, a backoff that ran out, or a deliberate close */
+        co->backing_off = false;
+        co_connect(co);
+    } else {
+        co_backoff(co, true); /* the connect failed */
+    }
+    return false;
+}
+
+static void co_continue(struct mcs_co *co)
+{
+    for (;;) {
+        if (co->state == MCS_CO_DONE)
+            return;
+        if (!co->custom && !co_check_conn(co))
+            return;
+        int nargs = 0;
+        if (!co->in_run) {
+            if (!co_begin_run(co))
+                return;
+            nargs = co->arg_ref != LUA_NOREF ? 1 : 0;
+        }
+        co->state = MCS_CO_WAIT_IO;
+        int nres = 0;
+        int status = lua_resume(co->L, NULL, nargs, &nres);
+        if (status == LUA_YIELD) {
+            co->yielded = true;
+            lua_pop(co->L, nres);
+            if (co->custom || co->conn->state == MCS_CONN_OPEN)
+                return;
+            continue; /* the connection failed under it */
+        }
+        co->in_run = false;
+        if (status != LUA_OK) {
+            mcs_script_error(co->w, co->L, co->slot->wl->name);
+            lua_resetthread(co->L);
+            co_finish(co);
+            return;
+        }
+        lua_settop(co->L, 0);
+        if (!co_after_run(co))
+            return;
+    }
+}
+
+static void run_ready(struct mcs_worker *w)
+{
+    struct mcs_co *co = w->ready;
+    w->ready = w->ready_tail = NULL;
+    while (co) {
+        struct mcs_co *next = co->next_ready;
+        co->queued = false;
+        if (co->state == MCS_CO_READY)
+            co_continue(co);
+        co = next;
+    }
+}
+
+/* --- workloads --- */
+
+static struct mcs_slot *slot_new(struct mcs_worker *w, struct mcs_workload *wl,
+                                 const struct mcs_wl_opts *opts)
+{
+    struct mcs_slot **ns = realloc(w->slots, (w->nslots + 1) * sizeof(*ns));
+    if (ns == NULL)
+        return NULL;
+    w->slots = ns;
+    struct mcs_slot *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->wl = wl;
+    s->opts = *opts;
+    mcs_stats_init(&s->cur);
+    mcs_stats_init(&s->pub);
+    w->slots[w->nslots++] = s;
+    return s;
+}
+
+/* Pushes the function a client runs: the global itself, or with init what
+ * the global returns when called with the argument. */
+static int push_client_func(struct mcs_worker *w, lua_State *Lconf, const char *name,
+                            int arg, bool use_init)
+{
+    if (lua_getglobal(w->L, name) != LUA_TFUNCTION) {
+        lua_pop(w->L, 1);
+        return luaL_error(Lconf, "no global function '%s' in the script", name);
+    }
+    if (!use_init)
+        return 0;
+    if (arg)
+        lua_pushvalue(w->L, arg);
+    if (mcs_lua_pcall(w->L, arg ? 1 : 0, 1) != LUA_OK) {
+        lua_pushstring(Lconf, lua_tostring(w->L, -1));
+        lua_pop(w->L, 1);
+        return luaL_error(Lconf, "init call of '%s' failed: %s", name, lua_tostring(Lconf, -1));
+    }
+    if (lua_type(w->L, -1) != LUA_TFUNCTION) {
+        lua_pop(w->L, 1);
+        return luaL_error(Lconf, "init function '%s' must return a function", name);
+    }
+    return 0;
+}
+
+static struct mcs_co *co_new(struct mcs_worker *w, struct mcs_slot *s, int index)
+{
+    struct mcs_co **nc = realloc(w->cos, (w->ncos + 1) * sizeof(*nc));
+    if (nc == NULL)
+        return NULL;
+    w->cos = nc;
+    struct mcs_co *co = calloc(1, sizeof(*co));
+    if (co == NULL)
+        return NULL;
+    co->w = w;
+    co->slot = s;
+    co->index = index;
+    co->custom = s->opts.custom;
+    co->lctx = (struct mcs_lctx){ .run = w->run, .w = w, .co = co };
+    co->ev_timer = (struct mcs_event){ .cb = co_on_timer, .ctx = co };
+    co->ev_poll = (struct mcs_event){ .cb = co_on_timer, .ctx = co };
+    co->func_ref = co->arg_ref = co->L_ref = LUA_NOREF;
+    co->runs_left = s->opts.limit;
+    co->reconn_left = s->opts.reconn_every;
+    w->cos[w->ncos++] = co;
+    return co;
+}
+
+int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *wl,
+                   const struct mcs_wl_opts *opts, int arg_idx, bool use_init)
+{
+    struct mcs_slot *s = slot_new(w, wl, opts);
+    if (s == NULL)
+        return luaL_error(Lconf, "out of memory");
+    int arg = 0;
+    if (arg_idx) {
+        mcs_lua_copy(Lconf, arg_idx, w->L);
+        arg = lua_gettop(w->L);
+    }
+    for (int i = 0; i < opts->clients; i++) {
+        struct mcs_co *co = co_new(w, s, i);
+        if (co == NULL)
+            return luaL_error(Lconf, "out of memory");
+        co->L = lua_newthread(w->L);
+        *(struct mcs_lctx **)lua_getextraspace(co->L) = &co->lctx;
+        co->L_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+        push_client_func(w, Lconf, wl->name, arg, use_init);
+        co->func_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+        if (arg) {
+            lua_pushvalue(w->L, arg);
+            co->arg_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+        }
+        if (!co->custom) {
+            co->conn = mcs_conn_new(w, &w->run->target, &s->cur);
+            if (co->conn == NULL)
+                return luaL_error(Lconf, "out of memory");
+        }
+    }
+    if (arg)
+        lua_pop(w->L, 1);
+    return 0;
+}
+
+/* --- stats publication --- */
+
+static void publish(struct mcs_worker *w)
+{
+    pthread_mutex_lock(&w->pub_lock);
+    for (int i = 0; i < w->nslots; i++) {
+        mcs_stats_add(&w->slots[i]->pub, &w->slots[i]->cur);
+        mcs_stats_reset(&w->slots[i]->cur);
+    }
+    pthread_mutex_unlock(&w->pub_lock);
+}
+
+void mcs_worker_collect(struct mcs_worker *w)
+{
+    pthread_mutex_lock(&w->pub_lock);
+    for (int i = 0; i < w->nslots; i++) {
+        mcs_stats_add(&w->slots[i]->wl->interval, &w->slots[i]->pub);
+        mcs_stats_reset(&w->slots[i]->pub);
+    }
+    pthread_mutex_unlock(&w->pub_lock);
+}
+
+/* --- the loop --- */
+
+static int ring_init(struct mcs_worker *w)
+{
+    /* Newest flags first; older kernels get the plainer set-ups. */
+    const unsigned tries[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int ret = -EINVAL;
+    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+        struct io_uring_params p = { .flags = tries[i] | IORING_SETUP_CQSIZE,
+                                     .cq_entries = MCS_RING_ENTRIES * 4 };
+        ret = io_uring_queue_init_params(MCS_RING_ENTRIES, &w->ring, &p);
+        if (ret == 0)
+            break;
+    }
+    if (ret < 0)
+        return ret;
+    io_uring_register_ring_fd(&w->ring);
+    w->ring_ok = true;
+    return 0;
+}
+
+static void begin_stop(struct mcs_worker *w)
+{
+    w->stopping = true;
+    for (int i = 0; i < w->ncos; i++) {
+        co_cancel_timers(w->cos[i]);
+        co_finish(w->cos[i]);
+    }
+    for (struct mcs_conn *c = w->conns; c; c = c->next)
+        mcs_conn_close(c);
+}
+
+static void drain_cqes(struct mcs_worker *w)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&w->ring, head, cqe) {
+        struct mcs_event *ev = io_uring_cqe_get_data(cqe);
+        n++;
+        if (ev == NULL)
+            continue;
+        ev->inflight = false;
+        w->inflight--;
+        ev->cb(ev, cqe);
+    }
+    io_uring_cq_advance(&w->ring, n);
+}
+
+static void *worker_main(void *arg)
+{
+    struct mcs_worker *w = arg;
+    /* The ring is made here: with SINGLE_ISSUER only its creator submits. */
+    int ret = ring_init(w);
+    if (ret < 0) {
+        fprintf(stderr, "mcshredder: cannot set up io_uring: %s\n", strerror(-ret));
+        mcs_run_fail(w->run, MCS_EXIT_FAIL);
+        atomic_store(&w->run->halt, 1);
+        atomic_store(&w->done, true);
+        return NULL;
+    }
+    uint64_t interval_ns = (uint64_t)(w->run->interval_s * 1e9);
+    w->now_ns = mcs_now_ns();
+    w->next_publish_ns = w->now_ns + interval_ns;
+    w->active = w->ncos;
+    for (int i = 0; i < w->ncos; i++)
+        mcs_co_wake(w->cos[i]);
+
+    for (;;) {
+        run_ready(w);
+        if (!w->stopping && (atomic_load(&w->stop) || atomic_load(&w->run->stop)))
+            begin_stop(w);
+        if (w->active == 0 && !w->stopping)
+            begin_stop(w); /* every client is done: stop their leftovers */
+        if (w->stopping && w->inflight == 0 && w->ready == NULL)
+            break;
+        if (w->now_ns >= w->next_publish_ns) {
+            publish(w);
+            w->next_publish_ns = w->now_ns + interval_ns;
+        }
+        struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000000 };
+        struct io_uring_cqe *cqe;
+        io_uring_submit_and_wait_timeout(&w->ring, &cqe, w->ready ? 0 : 1, &ts, NULL);
+        w->now_ns = mcs_now_ns();
+        drain_cqes(w);
+    }
+    publish(w);
+    io_uring_queue_exit(&w->ring);
+    w->ring_ok = false;
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+int mcs_worker_start(struct mcs_worker *w)
+{
+    int ret;
+    w->stopping = false;
+    atomic_store(&w->stop, false);
+    atomic_store(&w->done, false);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals go to the main thread */
+    ret = pthread_create(&w->tid, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -ret;
+}
+
+void mcs_worker_join(struct mcs_worker *w)
+{
+    pthread_join(w->tid, NULL);
+}
+
+void mcs_worker_reset(struct mcs_worker *w)
+{
+    for (int i = 0; i < w->ncos; i++) {
+        struct mcs_co *co = w->cos[i];
+        if (w->L) {
+            luaL_unref(w->L, LUA_REGISTRYINDEX, co->func_ref);
+            luaL_unref(w->L, LUA_REGISTRYINDEX, co->arg_ref);
+            luaL_unref(w->L, LUA_REGISTRYINDEX, co->L_ref);
+        }
+        mcs_conn_release(co->conn);
+        free(co);
+    }
+    free(w->cos);
+    w->cos = NULL;
+    w->ncos = 0;
+    for (int i = 0; i < w->nslots; i++) {
+        mcs_stats_free(&w->slots[i]->cur);
+        mcs_stats_free(&w->slots[i]->pub);
+        free(w->slots[i]);
+    }
+    free(w->slots);
+    w->slots = NULL;
+    w->nslots = 0;
+    w->ready = w->ready_tail = NULL;
+    if (w->L)
+        lua_gc(w->L, LUA_GCCOLLECT);
+}
