@@ -221,6 +221,7 @@ static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe)
             c->ever_connected = true;
             conn_wake(c, MCS_WAIT_CONNECT);
         } else {
+            atomic_store(&c->w->last_connect_err, cqe->res);
             mcs_conn_fail(c, cqe->res, MCS_ERR_CONNECT);
         }
     }

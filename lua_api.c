@@ -1096,6 +1096,7 @@ static int add_workload(lua_State *L, bool custom)
         lua_pop(L, 1);
     }
     struct mcs_workload *wl = workload_new(L, run, name);
+    wl->custom = custom;
     int arg = lua_isnoneornil(L, 3) ? 0 : 3;
     for (int i = 0; i < n; i++)
         mcs_worker_add(ws[i], L, wl, &o, arg, init);

@@ -322,7 +322,8 @@ static void report(struct mcs_run *run, const struct mcs_opts *o)
         wl[n++] = (struct mcs_report_wl){ .name = w->name, .phase = w->phase,
                                           .duration_s = w->duration_s, .stats = &w->total };
     }
-    if (n > 0)
+    /* a server that was never reached gets its one error line, no table */
+    if (n > 0 && atomic_load(&run->exit_code) != MCS_EXIT_CONNECT)
         mcs_report_summary(stdout, wl, n, run->total_duration_s);
     if (o->json) {
         int ret = mcs_report_json(o->json, wl, n, run->total_duration_s);

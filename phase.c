@@ -6,17 +6,10 @@
 #include <time.h>
 
 #include "report.h"
-#include "target.h"
 #include "worker.h"
 
-static bool phase_has_connections(struct mcs_worker **w, int n)
-{
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < w[i]->nslots; j++)
-            if (!w[i]->slots[j]->opts.custom)
-                return true;
-    return false;
-}
+/* How long a phase's clients may fail to connect before the run stops. */
+#define MCS_CONNECT_GRACE_S 2.0
 
 static bool all_done(struct mcs_worker **w, int n)
 {
@@ -52,20 +45,29 @@ static void stop_workers(struct mcs_worker **w, int n)
         atomic_store(&w[i]->stop, true);
 }
 
-/* Checks the server answers before any client tries: an unreachable server
- * is one clear error and exit code 3, not a run of failed connects. */
-static bool phase_probe(struct mcs_run *run, struct mcs_worker **w, int n)
+/* An unreachable server is one clear error and exit code 3, not a run of
+ * failed connects: when no client of the phase's workloads has connected
+ * after a few seconds of failed attempts, the run stops. */
+static bool server_unreachable(struct mcs_run *run, struct mcs_worker **w, int n,
+                               double elapsed)
 {
-    if (!phase_has_connections(w, n))
-        return true;
-    int ret = mcs_target_probe(&run->target, 3);
-    if (ret == 0)
-        return true;
+    uint64_t connects = 0, failures = 0;
+    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
+        if (wl->phase != run->phase || wl->custom)
+            continue;
+        connects += wl->total.connects;
+        failures += wl->total.errors[MCS_ERR_CONNECT];
+    }
+    if (connects > 0 || failures == 0 || elapsed < MCS_CONNECT_GRACE_S)
+        return false;
+    int err = 0;
+    for (int i = 0; i < n && err == 0; i++)
+        err = atomic_load(&w[i]->last_connect_err);
     fprintf(stderr, "mcshredder: cannot connect to %s: %s\n", run->target.name,
-            strerror(-ret));
+            strerror(err ? -err : ECONNREFUSED));
     mcs_run_fail(run, MCS_EXIT_CONNECT);
     atomic_store(&run->halt, 1);
-    return false;
+    return true;
 }
 
 static int start_workers(struct mcs_run *run, struct mcs_worker **w, int n)
@@ -98,8 +100,7 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
 {
     run->phase++;
     atomic_store(&run->stop, 0);
-    if (atomic_load(&run->halt) || !phase_probe(run, w, n) ||
-        start_workers(run, w, n) < 0) {
+    if (atomic_load(&run->halt) || start_workers(run, w, n) < 0) {
         finish(run, w, n, 0);
         return -1;
     }
@@ -120,6 +121,10 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
         if (now >= next_tick) {
             tick(run, w, n, (now - t0) / 1e9, run->interval_s, true);
             next_tick += interval;
+            if (!stopping && server_unreachable(run, w, n, (now - t0) / 1e9)) {
+                stop_workers(w, n);
+                stopping = true;
+            }
         }
     }
     for (int i = 0; i < n; i++)

@@ -33,6 +33,7 @@ struct mcs_workload {
     char *name;              /* the func name */
     int phase;               /* 1-based */
     double duration_s;       /* wall time of its phase */
+    bool custom;             /* add_custom: no connection of its own */
     struct mcs_stats interval;  /* since the last live line */
     struct mcs_stats total;
     struct mcs_workload *next;

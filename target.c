@@ -1,14 +1,11 @@
-/* target.c: server addresses (TCP over IPv4/IPv6, Unix sockets) and the
- * reachability probe run before a phase starts. */
+/* target.c: server addresses (TCP over IPv4/IPv6, Unix sockets), resolved
+ * once at start. */
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "target.h"
 
@@ -55,40 +52,4 @@ int mcs_target_unix(struct mcs_target *t, const char *path, char *err, size_t er
     t->addrlen = sizeof(*sun);
     snprintf(t->name, sizeof(t->name), "%s", path);
     return 0;
-}
-
-static int probe_once(const struct mcs_target *t)
-{
-    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int ret = 0;
-    if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) < 0) {
-        ret = -errno;
-        if (ret == -EINPROGRESS) {
-            struct pollfd p = { .fd = fd, .events = POLLOUT };
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            if (poll(&p, 1, 2000) <= 0)
-                ret = -ETIMEDOUT;
-            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0)
-                ret = -soerr;
-        }
-    }
-    close(fd);
-    return ret;
-}
-
-int mcs_target_probe(const struct mcs_target *t, int attempts)
-{
-    int ret = 0;
-    for (int i = 0; i < attempts; i++) {
-        ret = probe_once(t);
-        if (ret == 0)
-            return 0;
-        struct timespec ts = { 0, 200000000L * (i + 1) };
-        if (i + 1 < attempts)
-            nanosleep(&ts, NULL);
-    }
-    return ret;
 }

@@ -1,5 +1,4 @@
-/* target.h: resolving the server address once, and a quick reachability
- * probe so an unreachable server is one clear error, not a hang. */
+/* target.h: resolving the server address once, at start. */
 #ifndef MCS_TARGET_H
 #define MCS_TARGET_H
 
@@ -11,8 +10,5 @@
 int mcs_target_resolve(struct mcs_target *t, const char *host, const char *port,
                        char *err, size_t errlen);
 int mcs_target_unix(struct mcs_target *t, const char *path, char *err, size_t errlen);
-/* Connects and closes, trying `attempts` times with a growing pause.
- * 0, or -errno of the last failure. */
-int mcs_target_probe(const struct mcs_target *t, int attempts);
 
 #endif

@@ -102,6 +102,7 @@ struct mcs_worker {
     uint64_t next_publish_ns;
     atomic_bool stop;                    /* asked by main */
     atomic_bool done;                    /* the thread finished its phase */
+    atomic_int last_connect_err;         /* -errno of the latest failed connect */
     struct mcs_stats orphan_stats;       /* for clients outliving a phase */
     bool stopping;
 };

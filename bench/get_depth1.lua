@@ -1,0 +1,40 @@
+-- get_depth1.lua: bench case 1, classic text `get` of one random key per
+-- round trip (pipeline depth 1), closed loop, as fast as possible.
+-- Keys are <prefix>1 .. <prefix><keys>, all set by preload.lua first, so
+-- every get should hit.
+--
+--   mcshredder --conf bench/get_depth1.lua --arg keys=10000,clients=50,duration=10
+--
+-- args: threads (1), clients (50, per thread), duration (seconds, 10),
+--       keys (10000), prefix ("mcs:")
+
+local function num(args, name, default)
+    local v = tonumber(args[name])
+    if v == nil then return default end
+    return v
+end
+
+function config(args)
+    local threads = {}
+    for i = 1, num(args, "threads", 1) do threads[i] = mcs.thread() end
+    mcs.add(threads, { func = "get_depth1", rate_limit = 0, init = true,
+                       clients = num(args, "clients", 50) * #threads }, args)
+    mcs.shredder(threads, num(args, "duration", 10))
+end
+
+function get_depth1(args)
+    local keys = num(args, "keys", 10000)
+    local getf = mcs.get_factory(args.prefix or "mcs:")
+    local res = mcs.res_new()
+    local random, write_factory, flush, read = math.random, mcs.write_factory, mcs.flush, mcs.read
+    local startswith = mcs.res_startswith
+    return function()
+        write_factory(getf, random(keys))
+        flush()
+        read(res)
+        -- a hit answers VALUE <key> <flags> <len> + data, then END
+        if startswith(res, "VALUE") then
+            read(res)
+        end
+    end
+end
