@@ -3,8 +3,10 @@
 -- Keys are <prefix>1 .. <prefix><keys>, all set by preload.lua first, so
 -- every get should hit.
 --
---   mcshredder --conf bench/get_depth1.lua --arg keys=10000,clients=50,duration=10
+--   mcshredder --conf bench/get_depth1.lua --threads 1 --clients 50 --keys 10000 --duration 10
 --
+-- mcshredder puts its own flags in args, and always a `threads` (default: the
+-- number of CPUs), so give --threads explicitly.
 -- args: threads (1), clients (50, per thread), duration (seconds, 10),
 --       keys (10000), prefix ("mcs:")
 

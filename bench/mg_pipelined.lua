@@ -1,13 +1,15 @@
 -- mg_pipelined.lua: bench case 2, meta `mg <key> v` of random keys,
--- `depth` (16) requests written and flushed together per round trip, then
--- `depth` responses read; closed loop, as fast as possible.
+-- `pipeline` (16) requests written and flushed together per round trip, then
+-- `pipeline` responses read; closed loop, as fast as possible.
 -- Keys are <prefix>1 .. <prefix><keys>, all set by preload.lua first, so
 -- every mg should hit (answer VA).
 --
---   mcshredder --conf bench/mg_pipelined.lua --arg keys=10000,clients=50,depth=16
+--   mcshredder --conf bench/mg_pipelined.lua --threads 1 --clients 50 --pipeline 16 --keys 10000
 --
+-- mcshredder puts its own flags in args, and always a `threads` (default: the
+-- number of CPUs), so give --threads explicitly.
 -- args: threads (1), clients (50, per thread), duration (seconds, 10),
---       keys (10000), depth (16), prefix ("mcs:")
+--       keys (10000), pipeline (16), prefix ("mcs:")
 
 local function num(args, name, default)
     local v = tonumber(args[name])
@@ -25,7 +27,7 @@ end
 
 function mg_pipelined(args)
     local keys = num(args, "keys", 10000)
-    local depth = num(args, "depth", 16)
+    local depth = num(args, "pipeline", 16)
     local mgf = mcs.mg_factory(args.prefix or "mcs:", "v")
     local res = mcs.res_new()
     local random, write_factory, flush, read = math.random, mcs.write_factory, mcs.flush, mcs.read

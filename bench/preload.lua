@@ -3,7 +3,7 @@
 -- value_size bytes, from one thread and one connection, `batch` sets per
 -- round trip.  Stops when all keys are set.
 --
---   mcshredder --conf bench/preload.lua --arg keys=10000,value_size=32
+--   mcshredder --conf bench/preload.lua --keys 10000 --value-size 32
 --
 -- args: keys (10000), value_size (32), batch (100), prefix ("mcs:"),
 --       timeout (seconds, 60: upper bound on the phase)
