@@ -72,7 +72,13 @@ static void conn_free(struct mcs_conn *c)
         c->next->prev = c->prev;
     if (c->fd >= 0)
         close(c->fd);
+    if (c->tp && c->tp->release)
+        c->tp->release(c);
+    if (c->tp && c->tp->destroy)
+        c->tp->destroy(c);
     mcs_buf_free(&c->wbuf);
+    mcs_buf_free(&c->obuf);
+    mcs_buf_free(&c->ibuf);
     mcs_buf_free(&c->sbuf);
     mcs_buf_free(&c->rbuf);
     mcs_buf_free(&c->scan);
@@ -120,6 +126,8 @@ static void conn_settle(struct mcs_conn *c)
     if (c->state == MCS_CONN_FAILED && c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
+        if (c->tp && c->tp->release)
+            c->tp->release(c);
     }
 }
 
@@ -136,8 +144,11 @@ static void conn_wake(struct mcs_conn *c, enum mcs_conn_wait why)
 static void conn_reset_buffers(struct mcs_conn *c)
 {
     c->wbuf.used = 0;
+    c->obuf.used = 0;
     c->sbuf.used = 0;
     c->sent = 0;
+    c->ibuf.used = 0;
+    c->ipos = 0;
     c->rbuf.used = 0;
     c->rpos = 0;
     c->scan.used = 0;
@@ -158,9 +169,16 @@ void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind)
     conn_settle(c);
 }
 
+static void conn_kick_send(struct mcs_conn *c);
+
 void mcs_conn_close(struct mcs_conn *c)
 {
-    if (c->state == MCS_CONN_OPEN || c->state == MCS_CONN_CONNECTING) {
+    if (c->state == MCS_CONN_OPEN && c->tp && c->tp->shutdown) {
+        c->tp->shutdown(c);
+        conn_kick_send(c);
+    }
+    if (c->state == MCS_CONN_OPEN || c->state == MCS_CONN_CONNECTING ||
+        c->state == MCS_CONN_HANDSHAKE) {
         c->state = MCS_CONN_FAILED;
         c->err = -ENOTCONN;
         conn_cancel_all(c);
@@ -197,6 +215,7 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
         return err;
     }
     c->state = MCS_CONN_CONNECTING;
+    c->tp = c->target->tp;
     c->err = 0;
     c->waiter = waiter;
     c->wait = MCS_WAIT_CONNECT;
@@ -208,21 +227,46 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
     return 0;
 }
 
+/* The connection is ready for requests (after the handshake, if any). */
+static void conn_opened(struct mcs_conn *c)
+{
+    c->state = MCS_CONN_OPEN;
+    c->stats->connects++;
+    if (c->ever_connected)
+        c->stats->reconnects++;
+    c->ever_connected = true;
+    conn_wake(c, MCS_WAIT_CONNECT);
+}
+
+static int conn_submit_recv(struct mcs_conn *c);
+
+/* Runs a transport step's result: sends what it wrote, fails on error. */
+static int conn_transport_done(struct mcs_conn *c, int ret)
+{
+    conn_kick_send(c);
+    if (ret < 0)
+        mcs_conn_fail(c, ret, MCS_ERR_TLS);
+    return ret;
+}
+
 static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
     c->inflight--;
     if (c->state == MCS_CONN_CONNECTING) {
-        if (cqe->res == 0) {
-            c->state = MCS_CONN_OPEN;
-            c->stats->connects++;
-            if (c->ever_connected)
-                c->stats->reconnects++;
-            c->ever_connected = true;
-            conn_wake(c, MCS_WAIT_CONNECT);
-        } else {
+        if (cqe->res < 0) {
             atomic_store(&c->w->last_connect_err, cqe->res);
             mcs_conn_fail(c, cqe->res, MCS_ERR_CONNECT);
+        } else if (c->tp == NULL || c->tp->start == NULL) {
+            conn_opened(c);
+        } else {
+            int ret = conn_transport_done(c, c->tp->start(c));
+            if (ret == 0)
+                conn_opened(c);
+            else if (ret == 1) {
+                c->state = MCS_CONN_HANDSHAKE;
+                conn_submit_recv(c);
+            }
         }
     }
     conn_settle(c);
@@ -351,34 +395,60 @@ static void conn_submit_send(struct mcs_conn *c)
     c->inflight++;
 }
 
+/* Sends the socket write buffer unless a send is in flight; then it goes
+ * when that one completes. Swapping buffers means no copy: the kernel reads
+ * sbuf while the script and the transport fill obuf. */
+static void conn_kick_send(struct mcs_conn *c)
+{
+    if (c->ev_send.inflight || c->obuf.used == 0 || c->fd < 0)
+        return;
+    struct mcs_buf tmp = c->sbuf;
+    c->sbuf = c->obuf;
+    c->obuf = tmp;
+    c->obuf.used = 0;
+    c->sent = 0;
+    conn_submit_send(c);
+}
+
 static int conn_down_err(const struct mcs_conn *c)
 {
     return c->err ? c->err : -ENOTCONN;
+}
+
+/* Moves flushed requests to obuf: plain, by swapping when obuf is empty. */
+static int conn_encode(struct mcs_conn *c)
+{
+    if (c->tp && c->tp->encode)
+        return c->tp->encode(c);
+    if (c->obuf.used == 0) {
+        struct mcs_buf tmp = c->obuf;
+        c->obuf = c->wbuf;
+        c->wbuf = tmp;
+        return 0;
+    }
+    if (mcs_buf_reserve(&c->obuf, c->wbuf.used) < 0)
+        return -ENOMEM;
+    memcpy(c->obuf.data + c->obuf.used, c->wbuf.data, c->wbuf.used);
+    c->obuf.used += c->wbuf.used;
+    c->wbuf.used = 0;
+    return 0;
 }
 
 int mcs_conn_flush(struct mcs_conn *c)
 {
     if (c->state != MCS_CONN_OPEN)
         return conn_down_err(c);
-    if (c->ev_send.inflight)
-        return 1;
     if (c->wbuf.used == 0)
         return 0;
-    /* Swap: the kernel sends sbuf while the script fills the other. */
-    struct mcs_buf tmp = c->sbuf;
-    c->sbuf = c->wbuf;
-    c->wbuf = tmp;
-    c->wbuf.used = 0;
-    c->sent = 0;
-    conn_submit_send(c);
-    return 0;
+    int ret = conn_transport_done(c, conn_encode(c));
+    return ret < 0 ? ret : 0;
 }
 
 static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
     c->inflight--;
-    if (c->state != MCS_CONN_OPEN) {
+    if (c->state != MCS_CONN_OPEN && c->state != MCS_CONN_HANDSHAKE) {
         conn_settle(c);
         return;
     }
@@ -395,53 +465,107 @@ static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe)
     c->sbuf.used = 0;
     c->sent = 0;
     mcs_buf_trim(&c->sbuf, MCS_CONN_KEEP);
-    conn_wake(c, MCS_WAIT_FLUSH);
+    conn_kick_send(c);
 }
 
-/* Starts a recv into the free end of rbuf, first moving unparsed bytes to
- * the front and growing the buffer when it is full. */
+/* Grows b so at least MCS_RECV_MIN bytes are free after used, doubling
+ * for large values. Returns true when its memory moved. */
+static int conn_room(struct mcs_buf *b, bool *moved)
+{
+    size_t want = MCS_RECV_MIN;
+    if (b->size - b->used < want && b->used >= MCS_RECV_MIN)
+        want = b->used;
+    char *old = b->data;
+    if (mcs_buf_reserve(b, want) < 0)
+        return -ENOMEM;
+    *moved = b->data != old;
+    return 0;
+}
+
+/* Starts a recv into the free end of the socket read buffer (rbuf itself
+ * when plain), first moving unconsumed bytes to the front. */
 static int conn_submit_recv(struct mcs_conn *c)
 {
     if (c->ev_recv.inflight)
         return 0;
+    bool raw = c->tp == NULL || c->tp->decode == NULL;
+    struct mcs_buf *b = raw ? &c->rbuf : &c->ibuf;
+    size_t *pos = raw ? &c->rpos : &c->ipos;
+    bool moved = *pos > 0;
+    mcs_buf_consume(b, *pos);
+    *pos = 0;
+    if (b->used == 0)
+        mcs_buf_trim(b, MCS_CONN_KEEP);
+    bool grew;
+    if (conn_room(b, &grew) < 0)
+        return -ENOMEM;
+    if (raw && (moved || grew))
+        c->gen++; /* responses handed out point into rbuf */
+    struct io_uring_sqe *sqe = mcs_sqe(c->w);
+    io_uring_prep_recv(sqe, c->fd, b->data + b->used, b->size - b->used, 0);
+    mcs_event_arm(c->w, &c->ev_recv, sqe);
+    c->inflight++;
+    return 0;
+}
+
+/* Room for the transport to append decoded bytes to rbuf. */
+char *mcs_conn_rbuf_room(struct mcs_conn *c, size_t *len)
+{
     if (c->rpos > 0) {
         mcs_buf_consume(&c->rbuf, c->rpos);
         c->rpos = 0;
         c->gen++;
     }
-    if (c->rbuf.used == 0)
-        mcs_buf_trim(&c->rbuf, MCS_CONN_KEEP);
-    size_t want = MCS_RECV_MIN;
-    if (c->rbuf.size - c->rbuf.used < want && c->rbuf.used >= MCS_RECV_MIN)
-        want = c->rbuf.used; /* a large value: double the buffer */
-    char *old = c->rbuf.data;
-    if (mcs_buf_reserve(&c->rbuf, want) < 0)
-        return -ENOMEM;
-    if (c->rbuf.data != old)
+    bool grew;
+    if (conn_room(&c->rbuf, &grew) < 0)
+        return NULL;
+    if (grew)
         c->gen++;
-    struct io_uring_sqe *sqe = mcs_sqe(c->w);
-    io_uring_prep_recv(sqe, c->fd, c->rbuf.data + c->rbuf.used,
-                       c->rbuf.size - c->rbuf.used, 0);
-    mcs_event_arm(c->w, &c->ev_recv, sqe);
-    c->inflight++;
-    return 0;
+    *len = c->rbuf.size - c->rbuf.used;
+    return c->rbuf.data + c->rbuf.used;
+}
+
+/* Ciphertext arrived: the handshake goes on, or responses are decoded. */
+static void conn_on_transport_recv(struct mcs_conn *c)
+{
+    if (c->state == MCS_CONN_HANDSHAKE) {
+        int ret = conn_transport_done(c, c->tp->handshake(c));
+        if (ret == 0)
+            conn_opened(c);
+        else if (ret == 1)
+            conn_submit_recv(c);
+        return;
+    }
+    int ret = conn_transport_done(c, c->tp->decode(c));
+    if (ret > 0)
+        conn_wake(c, MCS_WAIT_READ);
+    else if (ret == 0 && c->wait == MCS_WAIT_READ)
+        conn_submit_recv(c); /* a partial record: keep reading */
 }
 
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
     c->inflight--;
-    if (c->state != MCS_CONN_OPEN) {
+    if (c->state != MCS_CONN_OPEN && c->state != MCS_CONN_HANDSHAKE) {
         conn_settle(c);
         return;
     }
     if (cqe->res <= 0) {
-        mcs_conn_fail(c, cqe->res ? cqe->res : -ECONNRESET, MCS_ERR_RESET);
+        enum mcs_err kind = c->state == MCS_CONN_HANDSHAKE ? MCS_ERR_TLS : MCS_ERR_RESET;
+        if (kind == MCS_ERR_TLS)
+            c->tls_reason = "connection closed during the handshake (not a TLS server?)";
+        mcs_conn_fail(c, cqe->res ? cqe->res : -ECONNRESET, kind);
+        return;
+    }
+    c->stats->bytes_in += cqe->res;
+    c->rtime_ns = c->w->now_ns;
+    if (c->tp && c->tp->decode) {
+        c->ibuf.used += cqe->res;
+        conn_on_transport_recv(c);
         return;
     }
     c->rbuf.used += cqe->res;
-    c->stats->bytes_in += cqe->res;
-    c->rtime_ns = c->w->now_ns;
     conn_wake(c, MCS_WAIT_READ);
 }
 
@@ -518,6 +642,19 @@ static void conn_account(struct mcs_conn *c, enum mcs_res_type t)
     pend_complete(c);
 }
 
+/* Garbage from the server. A TLS record header (handshake or alert) on a
+ * plain connection means the server wants TLS: say so. */
+static void conn_protocol_error(struct mcs_conn *c, const char *p)
+{
+    size_t n = c->rbuf.used - c->rpos;
+    if (c->tp == NULL && n >= 2 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03) {
+        c->tls_reason = "the server speaks TLS (use --tls)";
+        mcs_conn_fail(c, -EPROTO, MCS_ERR_TLS);
+        return;
+    }
+    mcs_conn_fail(c, -EPROTO, MCS_ERR_PROTOCOL);
+}
+
 int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base)
 {
     if (c->state != MCS_CONN_OPEN)
@@ -536,7 +673,7 @@ int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base)
         }
         return 1;
     default:
-        mcs_conn_fail(c, -EPROTO, MCS_ERR_PROTOCOL);
+        conn_protocol_error(c, p);
         return -EPROTO;
     }
 }

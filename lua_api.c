@@ -376,27 +376,18 @@ static int conn_failed(lua_State *L, struct mcs_conn *c, int err, bool custom)
     return push_errno(L, err);
 }
 
-static int flush_conn(lua_State *L, struct mcs_conn *c, bool custom, lua_KFunction k)
+static int flush_conn(lua_State *L, struct mcs_conn *c, bool custom)
 {
     int ret = mcs_conn_flush(c);
-    if (ret == 1)
-        return wait_conn(L, c, MCS_WAIT_FLUSH, k);
     if (ret < 0)
         return conn_failed(L, c, ret, custom);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-static int flush_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)status;
-    (void)ctx;
-    return flush_conn(L, need_conn(L, "flush"), false, flush_k);
-}
-
 static int mcslib_flush(lua_State *L)
 {
-    return flush_k(L, LUA_OK, 0);
+    return flush_conn(L, need_conn(L, "flush"), false);
 }
 
 /* --- reading --- */
@@ -568,16 +559,9 @@ static int mcslib_client_write_factory(lua_State *L)
     return 0;
 }
 
-static int client_flush_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)status;
-    (void)ctx;
-    return flush_conn(L, check_client(L, 1)->conn, true, client_flush_k);
-}
-
 static int mcslib_client_flush(lua_State *L)
 {
-    return client_flush_k(L, LUA_OK, 0);
+    return flush_conn(L, check_client(L, 1)->conn, true);
 }
 
 static int client_read_k(lua_State *L, int status, lua_KContext ctx)

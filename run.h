@@ -25,6 +25,8 @@ struct mcs_target {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char name[300];          /* "host:port" or the socket path, for messages */
+    const struct mcs_transport *tp;  /* NULL: plain TCP or Unix socket */
+    struct mcs_tls_ctx *tls;         /* with the TLS transport */
 };
 
 /* A workload: one mcs.add/add_custom call. Results are merged here by the
@@ -48,6 +50,8 @@ struct mcs_out {
 };
 
 struct mcs_worker;
+struct mcs_transport;
+struct mcs_tls_ctx;
 
 struct mcs_run {
     lua_State *L;            /* the config VM */
