@@ -2,6 +2,7 @@
  * write buffer, receive and parse responses, and time every request from
  * when it was written to when its response arrived. */
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -156,10 +157,30 @@ static void conn_reset_buffers(struct mcs_conn *c)
     c->pend_head = c->pend_len = 0;
 }
 
+/* Says once per run why TLS failed, for each distinct reason. */
+static void conn_tell_tls_reason(struct mcs_conn *c)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static const char *told[32];
+    const char *r = c->tls_reason ? c->tls_reason : "TLS error";
+    atomic_store(&c->w->last_tls_reason, r);
+    pthread_mutex_lock(&lock);
+    size_t i = 0;
+    while (i < 32 && told[i] && told[i] != r)
+        i++;
+    if (i < 32 && told[i] == NULL) {
+        told[i] = r;
+        fprintf(stderr, "mcshredder: TLS with %s failed: %s\n", c->target->name, r);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind)
 {
     if (c->state == MCS_CONN_FAILED || c->state == MCS_CONN_CLOSED)
         return;
+    if (kind == MCS_ERR_TLS)
+        conn_tell_tls_reason(c);
     c->state = MCS_CONN_FAILED;
     c->err = err;
     c->err_kind = kind;
@@ -245,7 +266,7 @@ static int conn_transport_done(struct mcs_conn *c, int ret)
 {
     conn_kick_send(c);
     if (ret < 0)
-        mcs_conn_fail(c, ret, MCS_ERR_TLS);
+        mcs_conn_fail(c, ret, ret == -ECONNRESET ? MCS_ERR_RESET : MCS_ERR_TLS);
     return ret;
 }
 
@@ -537,6 +558,7 @@ static void conn_on_transport_recv(struct mcs_conn *c)
         return;
     }
     int ret = conn_transport_done(c, c->tp->decode(c));
+    c->tls_reason = NULL;
     if (ret > 0)
         conn_wake(c, MCS_WAIT_READ);
     else if (ret == 0 && c->wait == MCS_WAIT_READ)

@@ -12,6 +12,7 @@
 
 #include "lua_api.h"
 #include "target.h"
+#include "tls.h"
 
 #define MT_THREAD "mcs.thread"
 #define MT_REQ "mcs.req"
@@ -59,7 +60,7 @@ struct mcs_resud {
 /* mcs.client_new: a connection a custom function drives itself. */
 struct mcs_client {
     struct mcs_conn *conn;
-    struct mcs_target target;
+    struct mcs_target target;   /* its tls context is the client's own */
 };
 
 /* --- helpers --- */
@@ -475,7 +476,10 @@ static int mcslib_client_new(lua_State *L)
     need_co(L, "client_new");
     const char *host = lc->run->default_host, *port = lc->run->default_port;
     const char *sock = NULL;
+    int tls = -1; /* the default target's choice */
     if (lua_istable(L, 1)) {
+        if (lua_getfield(L, 1, "tls") != LUA_TNIL)
+            tls = lua_toboolean(L, -1);
         if (lua_getfield(L, 1, "host") != LUA_TNIL)
             host = luaL_tolstring(L, -1, NULL);
         if (lua_getfield(L, 1, "port") != LUA_TNIL)
@@ -491,6 +495,12 @@ static int mcslib_client_new(lua_State *L)
                    : mcs_target_resolve(&c->target, host, port, err, sizeof(err));
     if (ret < 0)
         return luaL_error(L, "mcs.client_new: %s", err);
+    if (tls == 1 || (tls == -1 && lc->run->target.tp != NULL)) {
+        c->target.tls = mcs_tls_ctx_new(lc->run->tls_opts, host, err, sizeof(err));
+        if (c->target.tls == NULL)
+            return luaL_error(L, "mcs.client_new: TLS: %s", err);
+        c->target.tp = mcs_tls_transport();
+    }
     c->conn = mcs_conn_new(lc->w, &c->target, &lc->co->slot->cur);
     if (c->conn == NULL)
         return luaL_error(L, "out of memory");
@@ -502,6 +512,9 @@ static int client_gc(lua_State *L)
     struct mcs_client *c = luaL_checkudata(L, 1, MT_CLIENT);
     mcs_conn_release(c->conn);
     c->conn = NULL;
+    /* an SSL still in flight holds its own reference to the SSL_CTX */
+    mcs_tls_ctx_free(c->target.tls);
+    c->target.tls = NULL;
     return 0;
 }
 
@@ -1018,10 +1031,26 @@ static lua_Integer opt_field(lua_State *L, int t, const char *name, lua_Integer 
     return v;
 }
 
+/* The target for a "tls" option at index t: nil keeps the default. */
+static const struct mcs_target *opt_target(lua_State *L, int t, struct mcs_run *run)
+{
+    int type = lua_getfield(L, t, "tls");
+    bool tls = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (type == LUA_TNIL)
+        return &run->target;
+    if (!tls)
+        return &run->plain_target;
+    if (run->tls_target.tls == NULL)
+        luaL_error(L, "option tls=true needs TLS set up: give --tls or another --tls-* option");
+    return &run->tls_target;
+}
+
 /* Reads mcs.add's options table for nthreads threads. */
 static void parse_wl_opts(lua_State *L, int t, int nthreads, struct mcs_wl_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->target = opt_target(L, t, mcs_lctx(L)->run);
     lua_Integer clients = opt_field(L, t, "clients", 1, 1);
     o->clients = (int)(clients / nthreads > 0 ? clients / nthreads : 1);
     /* As in the original: no rate_limit means one run per second per
@@ -1073,6 +1102,7 @@ static int add_workload(lua_State *L, bool custom)
         memset(&o, 0, sizeof(o));
         o.clients = 1;
         o.custom = true;
+        o.target = &run->target;
     } else {
         parse_wl_opts(L, 2, n, &o);
         lua_getfield(L, 2, "init");

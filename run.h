@@ -58,7 +58,10 @@ struct mcs_run {
     const char *script_path; /* --conf, or NULL for the built-in workload */
     const char *script_text; /* built-in script when script_path is NULL */
     int args_ref;            /* the args table in the config VM */
-    struct mcs_target target;
+    struct mcs_target target;        /* the default: --server, plain or --tls */
+    struct mcs_target plain_target;  /* for tls=false overrides */
+    struct mcs_target tls_target;    /* for tls=true; its tls NULL if none */
+    const void *tls_opts;            /* struct mcs_tls_opts, for clients */
     struct mcs_workload *workloads, **wl_tail;
     int nworkloads;
     int phase;               /* number of mcs.shredder calls so far */

@@ -190,7 +190,6 @@ static void co_conn_lost(struct mcs_co *co)
 static void co_connected(struct mcs_co *co)
 {
     struct mcs_worker *w = co->w;
-    co->backoff_ms = 0;
     co->conn_ready = true;
     if (co->next_run_ns == 0)
         co->next_run_ns = w->now_ns + co->index * co->slot->opts.start_step_ns;
@@ -213,6 +212,7 @@ void mcs_script_error(struct mcs_worker *w, lua_State *co, const char *where)
 static bool co_after_run(struct mcs_co *co)
 {
     const struct mcs_wl_opts *o = &co->slot->opts;
+    co->backoff_ms = 0; /* a whole run worked: the next error backs off afresh */
     if (co->custom || co->w->stopping) {
         co_finish(co);
         return false;
@@ -424,7 +424,7 @@ int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *
             co->arg_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
         }
         if (!co->custom) {
-            co->conn = mcs_conn_new(w, &w->run->target, &s->cur);
+            co->conn = mcs_conn_new(w, opts->target, &s->cur);
             if (co->conn == NULL)
                 return luaL_error(Lconf, "out of memory");
         }
