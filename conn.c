@@ -154,7 +154,7 @@ static void conn_reset_buffers(struct mcs_conn *c)
     c->rpos = 0;
     c->scan.used = 0;
     c->gen++;
-    c->pend_head = c->pend_len = 0;
+    c->pend_head = c->pend_len = c->pend_unsent = 0;
 }
 
 /* Says once per run why TLS failed, for each distinct reason. */
@@ -322,7 +322,7 @@ static struct mcs_pending *pend_push(struct mcs_conn *c)
 }
 
 static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool noreply,
-                      uint16_t nkeys, uint64_t now_ns)
+                      uint16_t nkeys)
 {
     enum mcs_kind kind = mcs_cmd_kind(cmd);
     if (noreply) {
@@ -333,25 +333,26 @@ static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool nor
     struct mcs_pending *p = pend_push(c);
     if (p == NULL)
         return -ENOMEM;
-    *p = (struct mcs_pending){ .t_ns = now_ns, .kind = kind, .quiet = quiet,
-                               .nkeys = nkeys };
+    *p = (struct mcs_pending){ .kind = kind, .quiet = quiet, .nkeys = nkeys };
+    c->pend_unsent++;
     return 0;
 }
 
 int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
                        enum mcs_cmd cmd, bool quiet, bool noreply, uint16_t nkeys,
-                       uint32_t vlen, uint64_t key_hash, uint64_t now_ns)
+                       uint32_t vlen, uint64_t key_hash)
 {
     size_t body = vlen ? (size_t)vlen + 2 : 0;
     if (mcs_buf_reserve(&c->wbuf, len + body) < 0)
         return -ENOMEM;
     memcpy(c->wbuf.data + c->wbuf.used, line, len);
     c->wbuf.used += len;
+    c->busy = true;
     if (body) {
         mcs_value_fill(c->wbuf.data + c->wbuf.used, vlen, key_hash);
         c->wbuf.used += body;
     }
-    return conn_queue(c, cmd, quiet, noreply, nkeys, now_ns);
+    return conn_queue(c, cmd, quiet, noreply, nkeys);
 }
 
 char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n)
@@ -362,38 +363,39 @@ char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n)
 }
 
 int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
-                        bool quiet, bool noreply, uint64_t now_ns)
+                        bool quiet, bool noreply)
 {
     c->wbuf.used += len;
-    return conn_queue(c, cmd, quiet, noreply, 1, now_ns);
+    c->busy = true;
+    return conn_queue(c, cmd, quiet, noreply, 1);
 }
 
 /* Queues each complete command in p[0..n); returns the bytes used. */
-static size_t scan_commands(struct mcs_conn *c, const char *p, size_t n, uint64_t now_ns)
+static size_t scan_commands(struct mcs_conn *c, const char *p, size_t n)
 {
     size_t done = 0;
     struct mcs_req_info info;
     while (done < n && mcs_req_scan(p + done, n - done, &info) == MCS_SCAN_OK) {
         if (conn_queue(c, info.cmd, info.quiet, info.noreply,
-                       info.nkeys ? info.nkeys : 1, now_ns) < 0)
+                       info.nkeys ? info.nkeys : 1) < 0)
             return n;
         done += info.len;
     }
     return done;
 }
 
-int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
-                       uint64_t now_ns)
+int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len)
 {
     if (mcs_buf_reserve(&c->wbuf, len) < 0)
         return -ENOMEM;
     memcpy(c->wbuf.data + c->wbuf.used, data, len);
     c->wbuf.used += len;
+    c->busy = true;
 
     /* A command may arrive in pieces over several writes: the unscanned
      * tail waits in c->scan until the rest of it is written. */
     if (c->scan.used == 0) {
-        size_t done = scan_commands(c, data, len, now_ns);
+        size_t done = scan_commands(c, data, len);
         if (done == len)
             return 0;
         data += done;
@@ -403,8 +405,37 @@ int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
         return -ENOMEM;
     memcpy(c->scan.data + c->scan.used, data, len);
     c->scan.used += len;
-    mcs_buf_consume(&c->scan, scan_commands(c, c->scan.data, c->scan.used, now_ns));
+    mcs_buf_consume(&c->scan, scan_commands(c, c->scan.data, c->scan.used));
     return 0;
+}
+
+bool mcs_conn_sweep(struct mcs_conn *c)
+{
+    if (c->busy || c->inflight > 0) {
+        c->busy = false;
+        return false;
+    }
+    size_t held = c->wbuf.size + c->obuf.size + c->sbuf.size + c->ibuf.size +
+                  c->scan.size + c->rbuf.size;
+    if (c->ipos == c->ibuf.used)
+        c->ibuf.used = c->ipos = 0;
+    struct mcs_buf *bufs[] = { &c->wbuf, &c->obuf, &c->sbuf, &c->ibuf, &c->scan };
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        mcs_buf_trim(bufs[i], 0);
+    /* rbuf may hold a response the script still looks at */
+    if (c->rpos == c->rbuf.used) {
+        c->rbuf.used = c->rpos = 0;
+        c->gen++;
+        mcs_buf_trim(&c->rbuf, 0);
+    }
+    if (c->pend_len == 0 && c->pend_cap > 16) {
+        free(c->pend);
+        c->pend = NULL;
+        c->pend_cap = c->pend_head = 0;
+    }
+    if (c->state == MCS_CONN_OPEN && c->tp && c->tp->idle)
+        return c->tp->idle(c) || held > c->rbuf.size;
+    return held > c->rbuf.size;
 }
 
 static void conn_submit_send(struct mcs_conn *c)
@@ -455,12 +486,26 @@ static int conn_encode(struct mcs_conn *c)
     return 0;
 }
 
+/* Requests are timed from their flush: one clock read per flush, however
+ * many requests it sends. */
+static void pend_stamp(struct mcs_conn *c)
+{
+    if (c->pend_unsent == 0)
+        return;
+    uint64_t now = mcs_now_ns();
+    uint32_t n = c->pend_unsent < c->pend_len ? c->pend_unsent : c->pend_len;
+    for (uint32_t i = c->pend_len - n; i < c->pend_len; i++)
+        c->pend[(c->pend_head + i) % c->pend_cap].t_ns = now;
+    c->pend_unsent = 0;
+}
+
 int mcs_conn_flush(struct mcs_conn *c)
 {
     if (c->state != MCS_CONN_OPEN)
         return conn_down_err(c);
     if (c->wbuf.used == 0)
         return 0;
+    pend_stamp(c);
     int ret = conn_transport_done(c, conn_encode(c));
     return ret < 0 ? ret : 0;
 }

@@ -24,7 +24,7 @@ struct mcs_event {
 
 /* A request written and not yet answered. */
 struct mcs_pending {
-    uint64_t t_ns;       /* when it was written */
+    uint64_t t_ns;       /* when it was flushed */
     uint8_t kind;        /* enum mcs_kind */
     uint8_t quiet;       /* meta q: may get no response */
     uint16_t nkeys;      /* get family: keys asked for */
@@ -65,6 +65,9 @@ struct mcs_transport {
     void (*release)(struct mcs_conn *c);
     /* Frees what outlives sockets (e.g. a saved session). */
     void (*destroy)(struct mcs_conn *c);
+    /* The connection went idle: drop memory that is rebuilt on demand.
+     * Returns true when something was freed. */
+    bool (*idle)(struct mcs_conn *c);
 };
 
 /* Owned by its coroutine (standard workloads) or by a client userdata
@@ -103,8 +106,10 @@ struct mcs_conn {
 
     struct mcs_pending *pend;    /* ring of requests awaiting responses */
     uint32_t pend_head, pend_len, pend_cap;
+    uint32_t pend_unsent;        /* newest entries not flushed yet */
 
     bool orphaned;               /* its owner is gone: free when idle */
+    bool busy;                   /* used since the last idle sweep */
     struct mcs_conn *prev, *next; /* the worker's list of connections */
 };
 
@@ -124,15 +129,14 @@ static inline bool mcs_conn_idle(const struct mcs_conn *c) { return c->inflight 
  * 0, derived from key_hash) and queues it as awaiting a response. */
 int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
                        enum mcs_cmd cmd, bool quiet, bool noreply, uint16_t nkeys,
-                       uint32_t vlen, uint64_t key_hash, uint64_t now_ns);
+                       uint32_t vlen, uint64_t key_hash);
 /* Appends raw bytes a script wrote; the commands in them are queued. */
-int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
-                       uint64_t now_ns);
+int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len);
 /* Room for n more bytes at the end of wbuf (NULL on ENOMEM); commit with
  * mcs_conn_commit_req. Used by factories to format in place. */
 char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n);
 int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
-                        bool quiet, bool noreply, uint64_t now_ns);
+                        bool quiet, bool noreply);
 
 /* Sends what was written: it goes out now, or as soon as the send in
  * flight completes. 0, or -errno when the connection is down. */
@@ -152,6 +156,11 @@ int mcs_conn_readline(struct mcs_conn *c, const char **line, size_t *len);
 /* Marks the connection failed with err (-errno) of kind, counts it, and
  * cancels what is in flight. The waiter is woken. */
 void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind);
+
+/* Called once per interval: a connection unused since the last call
+ * releases its empty buffers, so idle connections stay small. Returns
+ * true when it freed memory. */
+bool mcs_conn_sweep(struct mcs_conn *c);
 
 /* Kind of request a command is counted as. */
 enum mcs_kind mcs_cmd_kind(enum mcs_cmd cmd);

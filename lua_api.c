@@ -20,10 +20,15 @@
 #define MT_RES "mcs.res"
 #define MT_CLIENT "mcs.client"
 #define RES_MAX_TOKENS 24
+
+/* Tags at the start of our userdata: the per-request functions check a
+ * tag instead of luaL_checkudata's registry lookup by name. */
+enum { TAG_REQ = 0x6d637271, TAG_FACTORY = 0x6d636661, TAG_RES = 0x6d637273 };
 #define RES_LINE_INLINE 256
 
 /* A request built by mcs.get/mcs.set/...: its line, ready to copy. */
 struct mcs_req {
+    uint32_t tag;
     enum mcs_cmd cmd;
     bool quiet, noreply;
     uint32_t vlen;
@@ -35,8 +40,10 @@ struct mcs_req {
 
 /* A factory formats requests for one prefix and set of flags in place. */
 struct mcs_factory {
+    uint32_t tag;
     struct mcs_req_spec spec;
     bool quiet, needs_vlen;
+    bool hashed;          /* hash is set: only value-writing requests need it */
     uint64_t hash, t_ns;  /* of the last request written */
     char prefix[MCS_KEY_MAX + 1];
     char mflags[MCS_REQ_LINE_MAX / 2];
@@ -45,6 +52,7 @@ struct mcs_factory {
 /* A response. The first line is copied (so it stays readable); the value
  * stays in the connection's buffer and is valid until the next read. */
 struct mcs_resud {
+    uint32_t tag;
     struct mcs_res r;
     struct mcs_conn *conn;
     uint32_t gen;
@@ -64,6 +72,22 @@ struct mcs_client {
 };
 
 /* --- helpers --- */
+
+/* Our userdata of the given tag at idx, or NULL. */
+static void *test_tagged(lua_State *L, int idx, uint32_t tag)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) < sizeof(uint32_t))
+        return NULL;
+    uint32_t *p = lua_touserdata(L, idx);
+    return *p == tag ? p : NULL;
+}
+
+/* Like luaL_checkudata, without a lookup by name when the tag matches. */
+static void *check_tagged(lua_State *L, int idx, uint32_t tag, const char *mt)
+{
+    void *p = test_tagged(L, idx, tag);
+    return p ? p : luaL_checkudata(L, idx, mt);
+}
 
 static struct mcs_co *need_co(lua_State *L, const char *fn)
 {
@@ -133,6 +157,7 @@ static int push_req(lua_State *L, const struct mcs_req_spec *spec)
                           mcs_cmd_name(spec->cmd), MCS_KEY_MAX);
     struct mcs_req *r = lua_newuserdatauv(L, sizeof(*r) + len, 0);
     memset(r, 0, sizeof(*r));
+    r->tag = TAG_REQ;
     r->cmd = spec->cmd;
     r->quiet = spec->mflags && mcs_mflags_quiet(spec->mflags, spec->mflags_len);
     r->noreply = spec->noreply;
@@ -271,6 +296,7 @@ static int factory_new(lua_State *L, enum mcs_cmd cmd, int flags_from)
     luaL_argcheck(L, plen <= MCS_KEY_MAX, 1, "prefix longer than a key may be");
     struct mcs_factory *f = lua_newuserdatauv(L, sizeof(*f), 0);
     memset(f, 0, sizeof(*f));
+    f->tag = TAG_FACTORY;
     memcpy(f->prefix, prefix, plen);
     f->spec.cmd = cmd;
     f->spec.prefix = f->prefix;
@@ -306,7 +332,7 @@ static int mcslib_set_factory(lua_State *L)
 /* Formats factory f's request for number num straight into c's buffer. */
 static void factory_write(lua_State *L, struct mcs_conn *c, int fidx)
 {
-    struct mcs_factory *f = luaL_checkudata(L, fidx, MT_FACTORY);
+    struct mcs_factory *f = check_tagged(L, fidx, TAG_FACTORY, MT_FACTORY);
     f->spec.num = luaL_checkinteger(L, fidx + 1);
     if (f->needs_vlen)
         f->spec.vlen = check_vlen(L, fidx + 2);
@@ -315,30 +341,44 @@ static void factory_write(lua_State *L, struct mcs_conn *c, int fidx)
     char *p = mcs_conn_wbuf_room(c, MCS_REQ_LINE_MAX + body);
     if (p == NULL)
         luaL_error(L, "out of memory");
-    size_t len = mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, &f->hash);
+    size_t len = mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, body ? &f->hash : NULL);
     if (len == 0)
-        luaL_error(L, "mcs.write_factory: key too long");
+        luaL_error(L, "mcs.write_factory: key too long or not valid");
     if (body)
         mcs_value_fill(p + len, vlen, f->hash);
-    f->t_ns = mcs_now_ns();
-    mcs_conn_commit_req(c, len + body, f->spec.cmd, f->quiet, false, f->t_ns);
+    f->hashed = body > 0;
+    f->t_ns = c->w->now_ns; /* the loop's clock: no clock read per request */
+    mcs_conn_commit_req(c, len + body, f->spec.cmd, f->quiet, false);
+}
+
+/* The key hash of the factory's last request, computed when first needed. */
+static void factory_hash(struct mcs_factory *f)
+{
+    if (f->hashed)
+        return;
+    char key[MCS_KEY_MAX + 32];
+    memcpy(key, f->prefix, f->spec.prefix_len);
+    char *end = key + f->spec.prefix_len;
+    if (f->spec.num >= 0)
+        end = mcs_fmt_i64(end, f->spec.num);
+    f->hash = mcs_key_hash(key, end - key);
+    f->hashed = true;
 }
 
 /* --- writing and flushing --- */
 
 static void write_value(lua_State *L, struct mcs_conn *c, int idx)
 {
-    uint64_t now = mcs_now_ns();
     int ret;
-    struct mcs_req *r = luaL_testudata(L, idx, MT_REQ);
+    struct mcs_req *r = test_tagged(L, idx, TAG_REQ);
     if (r) {
-        r->t_ns = now;
+        r->t_ns = c->w->now_ns;
         ret = mcs_conn_write_req(c, r->data, r->len, r->cmd, r->quiet, r->noreply,
-                                 1, r->vlen, r->hash, now);
+                                 1, r->vlen, r->hash);
     } else {
         size_t len;
         const char *s = luaL_checklstring(L, idx, &len);
-        ret = mcs_conn_write_raw(c, s, len, now);
+        ret = mcs_conn_write_raw(c, s, len);
     }
     if (ret < 0)
         luaL_error(L, "out of memory");
@@ -419,6 +459,7 @@ static struct mcs_resud *res_alloc(lua_State *L)
 {
     struct mcs_resud *ru = lua_newuserdatauv(L, sizeof(*ru), 1);
     memset(ru, 0, sizeof(*ru));
+    ru->tag = TAG_RES;
     ru->line = ru->inline_line;
     ru->line_cap = RES_LINE_INLINE;
     ru->ntok = -1;
@@ -430,7 +471,7 @@ static struct mcs_resud *res_alloc(lua_State *L)
 static int read_conn(lua_State *L, struct mcs_conn *c, int ridx, bool custom,
                      lua_KFunction k)
 {
-    struct mcs_resud *ru = luaL_checkudata(L, ridx, MT_RES);
+    struct mcs_resud *ru = check_tagged(L, ridx, TAG_RES, MT_RES);
     struct mcs_res r;
     const char *base;
     int ret = mcs_conn_read(c, &r, &base);
@@ -625,7 +666,7 @@ static int mcslib_client_readline(lua_State *L)
 
 static struct mcs_resud *check_res(lua_State *L, int idx)
 {
-    return luaL_checkudata(L, idx, MT_RES);
+    return check_tagged(L, idx, TAG_RES, MT_RES);
 }
 
 static void res_tokenize(struct mcs_resud *ru)
@@ -776,12 +817,13 @@ static int mcslib_res_value(lua_State *L)
 static int mcslib_match(lua_State *L)
 {
     uint64_t hash, t_ns;
-    struct mcs_req *r = luaL_testudata(L, 1, MT_REQ);
+    struct mcs_req *r = test_tagged(L, 1, TAG_REQ);
     if (r) {
         hash = r->hash;
         t_ns = r->t_ns;
     } else {
-        struct mcs_factory *f = luaL_checkudata(L, 1, MT_FACTORY);
+        struct mcs_factory *f = check_tagged(L, 1, TAG_FACTORY, MT_FACTORY);
+        factory_hash(f);
         hash = f->hash;
         t_ns = f->t_ns;
     }
@@ -840,7 +882,7 @@ static int mcslib_client_write_mgres_to_ms(lua_State *L)
     luaL_pushresult(&b);
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    if (mcs_conn_write_raw(c, s, len, mcs_now_ns()) < 0)
+    if (mcs_conn_write_raw(c, s, len) < 0)
         return luaL_error(L, "out of memory");
     lua_pushboolean(L, 1);
     return 1;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <lauxlib.h>
 
@@ -317,6 +318,16 @@ static void setup_targets(struct mcs_run *run, struct mcs_opts *o)
     run->target = o->use_tls ? run->tls_target : run->plain_target;
 }
 
+/* Many connections need many descriptors: take what the hard limit allows. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -449,6 +460,7 @@ int main(int argc, char **argv)
     if (!o.help)
         setup_targets(&run, &o);
     setup_signals(&run);
+    raise_nofile();
     run_config(&run, &o);
     report(&run, &o);
     if (atomic_load(&run.interrupted))

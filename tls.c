@@ -401,6 +401,13 @@ static void tls_shutdown(struct mcs_conn *c)
     }
 }
 
+static bool tls_idle(struct mcs_conn *c)
+{
+    struct mcs_tls_conn *t = c->tls;
+    /* frees OpenSSL's record buffers when they are empty; 0 when none */
+    return t && t->ssl && SSL_free_buffers(t->ssl);
+}
+
 static void tls_release(struct mcs_conn *c)
 {
     struct mcs_tls_conn *t = c->tls;
@@ -430,6 +437,7 @@ static const struct mcs_transport tls_transport = {
     .shutdown = tls_shutdown,
     .release = tls_release,
     .destroy = tls_destroy,
+    .idle = tls_idle,
 };
 
 const struct mcs_transport *mcs_tls_transport(void)

@@ -1,6 +1,7 @@
 /* worker.c: a worker thread's event loop. Coroutines run until they wait;
  * their I/O becomes SQEs submitted in one io_uring_enter per iteration, and
  * CQEs wake the coroutines that waited on them. */
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -481,6 +482,17 @@ static int ring_init(struct mcs_worker *w)
     return 0;
 }
 
+/* Idle connections give back their buffers, and the allocator gives the
+ * memory back to the system, so 10,000 idle connections stay small. */
+static void sweep_idle(struct mcs_worker *w)
+{
+    bool freed = false;
+    for (struct mcs_conn *c = w->conns; c; c = c->next)
+        freed |= mcs_conn_sweep(c);
+    if (freed)
+        malloc_trim(0);
+}
+
 static void begin_stop(struct mcs_worker *w)
 {
     w->stopping = true;
@@ -537,6 +549,7 @@ static void *worker_main(void *arg)
             break;
         if (w->now_ns >= w->next_publish_ns) {
             publish(w);
+            sweep_idle(w);
             w->next_publish_ns = w->now_ns + interval_ns;
         }
         struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000000 };
