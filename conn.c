@@ -21,6 +21,8 @@ static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_cancel(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_cancel(struct mcs_conn *c, struct mcs_event *ev);
 
 enum mcs_kind mcs_cmd_kind(enum mcs_cmd cmd)
 {
@@ -56,6 +58,7 @@ struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
     c->ev_send = (struct mcs_event){ .cb = conn_on_send, .ctx = c };
     c->ev_recv = (struct mcs_event){ .cb = conn_on_recv, .ctx = c };
     c->ev_cancel = (struct mcs_event){ .cb = conn_on_cancel, .ctx = c };
+    c->ev_timeout = (struct mcs_event){ .cb = conn_on_timeout, .ctx = c };
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -90,16 +93,9 @@ static void conn_free(struct mcs_conn *c)
 /* Submits a cancel for everything this connection has in flight. */
 static void conn_cancel_all(struct mcs_conn *c)
 {
-    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv };
-    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
-        if (!evs[i]->inflight)
-            continue;
-        struct io_uring_sqe *sqe = mcs_sqe(c->w);
-        io_uring_prep_cancel(sqe, evs[i], 0);
-        c->ev_cancel.inflight = false; /* many cancels share this record */
-        mcs_event_arm(c->w, &c->ev_cancel, sqe);
-        c->inflight++;
-    }
+    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv, &c->ev_timeout };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        conn_cancel(c, evs[i]);
 }
 
 void mcs_conn_release(struct mcs_conn *c)
@@ -245,12 +241,46 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
                           c->target->addrlen);
     mcs_event_arm(c->w, &c->ev_connect, sqe);
     c->inflight++;
+    c->timeout_ts.tv_sec = MCS_CONNECT_TIMEOUT_MS / 1000;
+    c->timeout_ts.tv_nsec = (MCS_CONNECT_TIMEOUT_MS % 1000) * 1000000L;
+    sqe = mcs_sqe(c->w);
+    io_uring_prep_timeout(sqe, &c->timeout_ts, 0, 0);
+    mcs_event_arm(c->w, &c->ev_timeout, sqe);
+    c->inflight++;
     return 0;
+}
+
+/* A server that accepts but never completes the connection (or the TLS
+ * handshake) fails the connect after MCS_CONNECT_TIMEOUT_MS. */
+static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    (void)cqe;
+    struct mcs_conn *c = ev->ctx;
+    c->inflight--;
+    if (c->state == MCS_CONN_CONNECTING) {
+        atomic_store(&c->w->last_connect_err, -ETIMEDOUT);
+        mcs_conn_fail(c, -ETIMEDOUT, MCS_ERR_CONNECT);
+    } else if (c->state == MCS_CONN_HANDSHAKE) {
+        c->tls_reason = "the TLS handshake timed out";
+        mcs_conn_fail(c, -ETIMEDOUT, MCS_ERR_TLS);
+    }
+    conn_settle(c);
+}
+
+static void conn_cancel(struct mcs_conn *c, struct mcs_event *ev)
+{
+    if (!ev->inflight)
+        return;
+    struct io_uring_sqe *sqe = mcs_sqe(c->w);
+    io_uring_prep_cancel(sqe, ev, 0);
+    mcs_event_arm(c->w, &c->ev_cancel, sqe);
+    c->inflight++;
 }
 
 /* The connection is ready for requests (after the handshake, if any). */
 static void conn_opened(struct mcs_conn *c)
 {
+    conn_cancel(c, &c->ev_timeout);
     c->state = MCS_CONN_OPEN;
     c->stats->connects++;
     if (c->ever_connected)

@@ -98,7 +98,8 @@ struct mcs_conn {
     uint32_t gen;                /* bumps when rbuf contents move */
     uint64_t rtime_ns;           /* when the latest bytes arrived */
 
-    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel;
+    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel, ev_timeout;
+    struct __kernel_timespec timeout_ts;  /* connect + handshake deadline */
     int inflight;                /* SQEs in flight, cancels included */
 
     struct mcs_co *waiter;       /* coroutine blocked on this connection */
@@ -112,6 +113,9 @@ struct mcs_conn {
     bool busy;                   /* used since the last idle sweep */
     struct mcs_conn *prev, *next; /* the worker's list of connections */
 };
+
+/* Connecting, handshake included, may take this long. */
+#define MCS_CONNECT_TIMEOUT_MS 5000
 
 struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
                               struct mcs_stats *stats);
