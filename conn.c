@@ -2,6 +2,7 @@
  * write buffer, receive and parse responses, and time every request from
  * when it was written to when its response arrived. */
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -20,6 +21,8 @@ static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_cancel(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_cancel(struct mcs_conn *c, struct mcs_event *ev);
 
 enum mcs_kind mcs_cmd_kind(enum mcs_cmd cmd)
 {
@@ -55,6 +58,7 @@ struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
     c->ev_send = (struct mcs_event){ .cb = conn_on_send, .ctx = c };
     c->ev_recv = (struct mcs_event){ .cb = conn_on_recv, .ctx = c };
     c->ev_cancel = (struct mcs_event){ .cb = conn_on_cancel, .ctx = c };
+    c->ev_timeout = (struct mcs_event){ .cb = conn_on_timeout, .ctx = c };
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -72,7 +76,13 @@ static void conn_free(struct mcs_conn *c)
         c->next->prev = c->prev;
     if (c->fd >= 0)
         close(c->fd);
+    if (c->tp && c->tp->release)
+        c->tp->release(c);
+    if (c->tp && c->tp->destroy)
+        c->tp->destroy(c);
     mcs_buf_free(&c->wbuf);
+    mcs_buf_free(&c->obuf);
+    mcs_buf_free(&c->ibuf);
     mcs_buf_free(&c->sbuf);
     mcs_buf_free(&c->rbuf);
     mcs_buf_free(&c->scan);
@@ -83,16 +93,9 @@ static void conn_free(struct mcs_conn *c)
 /* Submits a cancel for everything this connection has in flight. */
 static void conn_cancel_all(struct mcs_conn *c)
 {
-    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv };
-    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
-        if (!evs[i]->inflight)
-            continue;
-        struct io_uring_sqe *sqe = mcs_sqe(c->w);
-        io_uring_prep_cancel(sqe, evs[i], 0);
-        c->ev_cancel.inflight = false; /* many cancels share this record */
-        mcs_event_arm(c->w, &c->ev_cancel, sqe);
-        c->inflight++;
-    }
+    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv, &c->ev_timeout };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        conn_cancel(c, evs[i]);
 }
 
 void mcs_conn_release(struct mcs_conn *c)
@@ -120,6 +123,8 @@ static void conn_settle(struct mcs_conn *c)
     if (c->state == MCS_CONN_FAILED && c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
+        if (c->tp && c->tp->release)
+            c->tp->release(c);
     }
 }
 
@@ -136,19 +141,42 @@ static void conn_wake(struct mcs_conn *c, enum mcs_conn_wait why)
 static void conn_reset_buffers(struct mcs_conn *c)
 {
     c->wbuf.used = 0;
+    c->obuf.used = 0;
     c->sbuf.used = 0;
     c->sent = 0;
+    c->ibuf.used = 0;
+    c->ipos = 0;
     c->rbuf.used = 0;
     c->rpos = 0;
     c->scan.used = 0;
     c->gen++;
-    c->pend_head = c->pend_len = 0;
+    c->pend_head = c->pend_len = c->pend_unsent = 0;
+}
+
+/* Says once per run why TLS failed, for each distinct reason. */
+static void conn_tell_tls_reason(struct mcs_conn *c)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static const char *told[32];
+    const char *r = c->tls_reason ? c->tls_reason : "TLS error";
+    atomic_store(&c->w->last_tls_reason, r);
+    pthread_mutex_lock(&lock);
+    size_t i = 0;
+    while (i < 32 && told[i] && told[i] != r)
+        i++;
+    if (i < 32 && told[i] == NULL) {
+        told[i] = r;
+        fprintf(stderr, "mcshredder: TLS with %s failed: %s\n", c->target->name, r);
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind)
 {
     if (c->state == MCS_CONN_FAILED || c->state == MCS_CONN_CLOSED)
         return;
+    if (kind == MCS_ERR_TLS)
+        conn_tell_tls_reason(c);
     c->state = MCS_CONN_FAILED;
     c->err = err;
     c->err_kind = kind;
@@ -158,9 +186,16 @@ void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind)
     conn_settle(c);
 }
 
+static void conn_kick_send(struct mcs_conn *c);
+
 void mcs_conn_close(struct mcs_conn *c)
 {
-    if (c->state == MCS_CONN_OPEN || c->state == MCS_CONN_CONNECTING) {
+    if (c->state == MCS_CONN_OPEN && c->tp && c->tp->shutdown) {
+        c->tp->shutdown(c);
+        conn_kick_send(c);
+    }
+    if (c->state == MCS_CONN_OPEN || c->state == MCS_CONN_CONNECTING ||
+        c->state == MCS_CONN_HANDSHAKE) {
         c->state = MCS_CONN_FAILED;
         c->err = -ENOTCONN;
         conn_cancel_all(c);
@@ -197,6 +232,7 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
         return err;
     }
     c->state = MCS_CONN_CONNECTING;
+    c->tp = c->target->tp;
     c->err = 0;
     c->waiter = waiter;
     c->wait = MCS_WAIT_CONNECT;
@@ -205,7 +241,63 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
                           c->target->addrlen);
     mcs_event_arm(c->w, &c->ev_connect, sqe);
     c->inflight++;
+    c->timeout_ts.tv_sec = MCS_CONNECT_TIMEOUT_MS / 1000;
+    c->timeout_ts.tv_nsec = (MCS_CONNECT_TIMEOUT_MS % 1000) * 1000000L;
+    sqe = mcs_sqe(c->w);
+    io_uring_prep_timeout(sqe, &c->timeout_ts, 0, 0);
+    mcs_event_arm(c->w, &c->ev_timeout, sqe);
+    c->inflight++;
     return 0;
+}
+
+/* A server that accepts but never completes the connection (or the TLS
+ * handshake) fails the connect after MCS_CONNECT_TIMEOUT_MS. */
+static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    (void)cqe;
+    struct mcs_conn *c = ev->ctx;
+    c->inflight--;
+    if (c->state == MCS_CONN_CONNECTING) {
+        atomic_store(&c->w->last_connect_err, -ETIMEDOUT);
+        mcs_conn_fail(c, -ETIMEDOUT, MCS_ERR_CONNECT);
+    } else if (c->state == MCS_CONN_HANDSHAKE) {
+        c->tls_reason = "the TLS handshake timed out";
+        mcs_conn_fail(c, -ETIMEDOUT, MCS_ERR_TLS);
+    }
+    conn_settle(c);
+}
+
+static void conn_cancel(struct mcs_conn *c, struct mcs_event *ev)
+{
+    if (!ev->inflight)
+        return;
+    struct io_uring_sqe *sqe = mcs_sqe(c->w);
+    io_uring_prep_cancel(sqe, ev, 0);
+    mcs_event_arm(c->w, &c->ev_cancel, sqe);
+    c->inflight++;
+}
+
+/* The connection is ready for requests (after the handshake, if any). */
+static void conn_opened(struct mcs_conn *c)
+{
+    conn_cancel(c, &c->ev_timeout);
+    c->state = MCS_CONN_OPEN;
+    c->stats->connects++;
+    if (c->ever_connected)
+        c->stats->reconnects++;
+    c->ever_connected = true;
+    conn_wake(c, MCS_WAIT_CONNECT);
+}
+
+static int conn_submit_recv(struct mcs_conn *c);
+
+/* Runs a transport step's result: sends what it wrote, fails on error. */
+static int conn_transport_done(struct mcs_conn *c, int ret)
+{
+    conn_kick_send(c);
+    if (ret < 0)
+        mcs_conn_fail(c, ret, ret == -ECONNRESET ? MCS_ERR_RESET : MCS_ERR_TLS);
+    return ret;
 }
 
 static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe)
@@ -213,16 +305,19 @@ static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe)
     struct mcs_conn *c = ev->ctx;
     c->inflight--;
     if (c->state == MCS_CONN_CONNECTING) {
-        if (cqe->res == 0) {
-            c->state = MCS_CONN_OPEN;
-            c->stats->connects++;
-            if (c->ever_connected)
-                c->stats->reconnects++;
-            c->ever_connected = true;
-            conn_wake(c, MCS_WAIT_CONNECT);
-        } else {
+        if (cqe->res < 0) {
             atomic_store(&c->w->last_connect_err, cqe->res);
             mcs_conn_fail(c, cqe->res, MCS_ERR_CONNECT);
+        } else if (c->tp == NULL || c->tp->start == NULL) {
+            conn_opened(c);
+        } else {
+            int ret = conn_transport_done(c, c->tp->start(c));
+            if (ret == 0)
+                conn_opened(c);
+            else if (ret == 1) {
+                c->state = MCS_CONN_HANDSHAKE;
+                conn_submit_recv(c);
+            }
         }
     }
     conn_settle(c);
@@ -257,7 +352,7 @@ static struct mcs_pending *pend_push(struct mcs_conn *c)
 }
 
 static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool noreply,
-                      uint16_t nkeys, uint64_t now_ns)
+                      uint16_t nkeys)
 {
     enum mcs_kind kind = mcs_cmd_kind(cmd);
     if (noreply) {
@@ -268,25 +363,26 @@ static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool nor
     struct mcs_pending *p = pend_push(c);
     if (p == NULL)
         return -ENOMEM;
-    *p = (struct mcs_pending){ .t_ns = now_ns, .kind = kind, .quiet = quiet,
-                               .nkeys = nkeys };
+    *p = (struct mcs_pending){ .kind = kind, .quiet = quiet, .nkeys = nkeys };
+    c->pend_unsent++;
     return 0;
 }
 
 int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
                        enum mcs_cmd cmd, bool quiet, bool noreply, uint16_t nkeys,
-                       uint32_t vlen, uint64_t key_hash, uint64_t now_ns)
+                       uint32_t vlen, uint64_t key_hash)
 {
     size_t body = vlen ? (size_t)vlen + 2 : 0;
     if (mcs_buf_reserve(&c->wbuf, len + body) < 0)
         return -ENOMEM;
     memcpy(c->wbuf.data + c->wbuf.used, line, len);
     c->wbuf.used += len;
+    c->busy = true;
     if (body) {
         mcs_value_fill(c->wbuf.data + c->wbuf.used, vlen, key_hash);
         c->wbuf.used += body;
     }
-    return conn_queue(c, cmd, quiet, noreply, nkeys, now_ns);
+    return conn_queue(c, cmd, quiet, noreply, nkeys);
 }
 
 char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n)
@@ -297,38 +393,39 @@ char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n)
 }
 
 int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
-                        bool quiet, bool noreply, uint64_t now_ns)
+                        bool quiet, bool noreply)
 {
     c->wbuf.used += len;
-    return conn_queue(c, cmd, quiet, noreply, 1, now_ns);
+    c->busy = true;
+    return conn_queue(c, cmd, quiet, noreply, 1);
 }
 
 /* Queues each complete command in p[0..n); returns the bytes used. */
-static size_t scan_commands(struct mcs_conn *c, const char *p, size_t n, uint64_t now_ns)
+static size_t scan_commands(struct mcs_conn *c, const char *p, size_t n)
 {
     size_t done = 0;
     struct mcs_req_info info;
     while (done < n && mcs_req_scan(p + done, n - done, &info) == MCS_SCAN_OK) {
         if (conn_queue(c, info.cmd, info.quiet, info.noreply,
-                       info.nkeys ? info.nkeys : 1, now_ns) < 0)
+                       info.nkeys ? info.nkeys : 1) < 0)
             return n;
         done += info.len;
     }
     return done;
 }
 
-int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
-                       uint64_t now_ns)
+int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len)
 {
     if (mcs_buf_reserve(&c->wbuf, len) < 0)
         return -ENOMEM;
     memcpy(c->wbuf.data + c->wbuf.used, data, len);
     c->wbuf.used += len;
+    c->busy = true;
 
     /* A command may arrive in pieces over several writes: the unscanned
      * tail waits in c->scan until the rest of it is written. */
     if (c->scan.used == 0) {
-        size_t done = scan_commands(c, data, len, now_ns);
+        size_t done = scan_commands(c, data, len);
         if (done == len)
             return 0;
         data += done;
@@ -338,8 +435,37 @@ int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
         return -ENOMEM;
     memcpy(c->scan.data + c->scan.used, data, len);
     c->scan.used += len;
-    mcs_buf_consume(&c->scan, scan_commands(c, c->scan.data, c->scan.used, now_ns));
+    mcs_buf_consume(&c->scan, scan_commands(c, c->scan.data, c->scan.used));
     return 0;
+}
+
+bool mcs_conn_sweep(struct mcs_conn *c)
+{
+    if (c->busy || c->inflight > 0) {
+        c->busy = false;
+        return false;
+    }
+    size_t held = c->wbuf.size + c->obuf.size + c->sbuf.size + c->ibuf.size +
+                  c->scan.size + c->rbuf.size;
+    if (c->ipos == c->ibuf.used)
+        c->ibuf.used = c->ipos = 0;
+    struct mcs_buf *bufs[] = { &c->wbuf, &c->obuf, &c->sbuf, &c->ibuf, &c->scan };
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        mcs_buf_trim(bufs[i], 0);
+    /* rbuf may hold a response the script still looks at */
+    if (c->rpos == c->rbuf.used) {
+        c->rbuf.used = c->rpos = 0;
+        c->gen++;
+        mcs_buf_trim(&c->rbuf, 0);
+    }
+    if (c->pend_len == 0 && c->pend_cap > 16) {
+        free(c->pend);
+        c->pend = NULL;
+        c->pend_cap = c->pend_head = 0;
+    }
+    if (c->state == MCS_CONN_OPEN && c->tp && c->tp->idle)
+        return c->tp->idle(c) || held > c->rbuf.size;
+    return held > c->rbuf.size;
 }
 
 static void conn_submit_send(struct mcs_conn *c)
@@ -351,34 +477,74 @@ static void conn_submit_send(struct mcs_conn *c)
     c->inflight++;
 }
 
+/* Sends the socket write buffer unless a send is in flight; then it goes
+ * when that one completes. Swapping buffers means no copy: the kernel reads
+ * sbuf while the script and the transport fill obuf. */
+static void conn_kick_send(struct mcs_conn *c)
+{
+    if (c->ev_send.inflight || c->obuf.used == 0 || c->fd < 0)
+        return;
+    struct mcs_buf tmp = c->sbuf;
+    c->sbuf = c->obuf;
+    c->obuf = tmp;
+    c->obuf.used = 0;
+    c->sent = 0;
+    conn_submit_send(c);
+}
+
 static int conn_down_err(const struct mcs_conn *c)
 {
     return c->err ? c->err : -ENOTCONN;
+}
+
+/* Moves flushed requests to obuf: plain, by swapping when obuf is empty. */
+static int conn_encode(struct mcs_conn *c)
+{
+    if (c->tp && c->tp->encode)
+        return c->tp->encode(c);
+    if (c->obuf.used == 0) {
+        struct mcs_buf tmp = c->obuf;
+        c->obuf = c->wbuf;
+        c->wbuf = tmp;
+        return 0;
+    }
+    if (mcs_buf_reserve(&c->obuf, c->wbuf.used) < 0)
+        return -ENOMEM;
+    memcpy(c->obuf.data + c->obuf.used, c->wbuf.data, c->wbuf.used);
+    c->obuf.used += c->wbuf.used;
+    c->wbuf.used = 0;
+    return 0;
+}
+
+/* Requests are timed from their flush: one clock read per flush, however
+ * many requests it sends. */
+static void pend_stamp(struct mcs_conn *c)
+{
+    if (c->pend_unsent == 0)
+        return;
+    uint64_t now = mcs_now_ns();
+    uint32_t n = c->pend_unsent < c->pend_len ? c->pend_unsent : c->pend_len;
+    for (uint32_t i = c->pend_len - n; i < c->pend_len; i++)
+        c->pend[(c->pend_head + i) % c->pend_cap].t_ns = now;
+    c->pend_unsent = 0;
 }
 
 int mcs_conn_flush(struct mcs_conn *c)
 {
     if (c->state != MCS_CONN_OPEN)
         return conn_down_err(c);
-    if (c->ev_send.inflight)
-        return 1;
     if (c->wbuf.used == 0)
         return 0;
-    /* Swap: the kernel sends sbuf while the script fills the other. */
-    struct mcs_buf tmp = c->sbuf;
-    c->sbuf = c->wbuf;
-    c->wbuf = tmp;
-    c->wbuf.used = 0;
-    c->sent = 0;
-    conn_submit_send(c);
-    return 0;
+    pend_stamp(c);
+    int ret = conn_transport_done(c, conn_encode(c));
+    return ret < 0 ? ret : 0;
 }
 
 static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
     c->inflight--;
-    if (c->state != MCS_CONN_OPEN) {
+    if (c->state != MCS_CONN_OPEN && c->state != MCS_CONN_HANDSHAKE) {
         conn_settle(c);
         return;
     }
@@ -395,53 +561,108 @@ static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe)
     c->sbuf.used = 0;
     c->sent = 0;
     mcs_buf_trim(&c->sbuf, MCS_CONN_KEEP);
-    conn_wake(c, MCS_WAIT_FLUSH);
+    conn_kick_send(c);
 }
 
-/* Starts a recv into the free end of rbuf, first moving unparsed bytes to
- * the front and growing the buffer when it is full. */
+/* Grows b so at least MCS_RECV_MIN bytes are free after used, doubling
+ * for large values. Returns true when its memory moved. */
+static int conn_room(struct mcs_buf *b, bool *moved)
+{
+    size_t want = MCS_RECV_MIN;
+    if (b->size - b->used < want && b->used >= MCS_RECV_MIN)
+        want = b->used;
+    char *old = b->data;
+    if (mcs_buf_reserve(b, want) < 0)
+        return -ENOMEM;
+    *moved = b->data != old;
+    return 0;
+}
+
+/* Starts a recv into the free end of the socket read buffer (rbuf itself
+ * when plain), first moving unconsumed bytes to the front. */
 static int conn_submit_recv(struct mcs_conn *c)
 {
     if (c->ev_recv.inflight)
         return 0;
+    bool raw = c->tp == NULL || c->tp->decode == NULL;
+    struct mcs_buf *b = raw ? &c->rbuf : &c->ibuf;
+    size_t *pos = raw ? &c->rpos : &c->ipos;
+    bool moved = *pos > 0;
+    mcs_buf_consume(b, *pos);
+    *pos = 0;
+    if (b->used == 0)
+        mcs_buf_trim(b, MCS_CONN_KEEP);
+    bool grew;
+    if (conn_room(b, &grew) < 0)
+        return -ENOMEM;
+    if (raw && (moved || grew))
+        c->gen++; /* responses handed out point into rbuf */
+    struct io_uring_sqe *sqe = mcs_sqe(c->w);
+    io_uring_prep_recv(sqe, c->fd, b->data + b->used, b->size - b->used, 0);
+    mcs_event_arm(c->w, &c->ev_recv, sqe);
+    c->inflight++;
+    return 0;
+}
+
+/* Room for the transport to append decoded bytes to rbuf. */
+char *mcs_conn_rbuf_room(struct mcs_conn *c, size_t *len)
+{
     if (c->rpos > 0) {
         mcs_buf_consume(&c->rbuf, c->rpos);
         c->rpos = 0;
         c->gen++;
     }
-    if (c->rbuf.used == 0)
-        mcs_buf_trim(&c->rbuf, MCS_CONN_KEEP);
-    size_t want = MCS_RECV_MIN;
-    if (c->rbuf.size - c->rbuf.used < want && c->rbuf.used >= MCS_RECV_MIN)
-        want = c->rbuf.used; /* a large value: double the buffer */
-    char *old = c->rbuf.data;
-    if (mcs_buf_reserve(&c->rbuf, want) < 0)
-        return -ENOMEM;
-    if (c->rbuf.data != old)
+    bool grew;
+    if (conn_room(&c->rbuf, &grew) < 0)
+        return NULL;
+    if (grew)
         c->gen++;
-    struct io_uring_sqe *sqe = mcs_sqe(c->w);
-    io_uring_prep_recv(sqe, c->fd, c->rbuf.data + c->rbuf.used,
-                       c->rbuf.size - c->rbuf.used, 0);
-    mcs_event_arm(c->w, &c->ev_recv, sqe);
-    c->inflight++;
-    return 0;
+    *len = c->rbuf.size - c->rbuf.used;
+    return c->rbuf.data + c->rbuf.used;
+}
+
+/* Ciphertext arrived: the handshake goes on, or responses are decoded. */
+static void conn_on_transport_recv(struct mcs_conn *c)
+{
+    if (c->state == MCS_CONN_HANDSHAKE) {
+        int ret = conn_transport_done(c, c->tp->handshake(c));
+        if (ret == 0)
+            conn_opened(c);
+        else if (ret == 1)
+            conn_submit_recv(c);
+        return;
+    }
+    int ret = conn_transport_done(c, c->tp->decode(c));
+    c->tls_reason = NULL;
+    if (ret > 0)
+        conn_wake(c, MCS_WAIT_READ);
+    else if (ret == 0 && c->wait == MCS_WAIT_READ)
+        conn_submit_recv(c); /* a partial record: keep reading */
 }
 
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
     c->inflight--;
-    if (c->state != MCS_CONN_OPEN) {
+    if (c->state != MCS_CONN_OPEN && c->state != MCS_CONN_HANDSHAKE) {
         conn_settle(c);
         return;
     }
     if (cqe->res <= 0) {
-        mcs_conn_fail(c, cqe->res ? cqe->res : -ECONNRESET, MCS_ERR_RESET);
+        enum mcs_err kind = c->state == MCS_CONN_HANDSHAKE ? MCS_ERR_TLS : MCS_ERR_RESET;
+        if (kind == MCS_ERR_TLS)
+            c->tls_reason = "connection closed during the handshake (not a TLS server?)";
+        mcs_conn_fail(c, cqe->res ? cqe->res : -ECONNRESET, kind);
+        return;
+    }
+    c->stats->bytes_in += cqe->res;
+    c->rtime_ns = c->w->now_ns;
+    if (c->tp && c->tp->decode) {
+        c->ibuf.used += cqe->res;
+        conn_on_transport_recv(c);
         return;
     }
     c->rbuf.used += cqe->res;
-    c->stats->bytes_in += cqe->res;
-    c->rtime_ns = c->w->now_ns;
     conn_wake(c, MCS_WAIT_READ);
 }
 
@@ -518,6 +739,19 @@ static void conn_account(struct mcs_conn *c, enum mcs_res_type t)
     pend_complete(c);
 }
 
+/* Garbage from the server. A TLS record header (handshake or alert) on a
+ * plain connection means the server wants TLS: say so. */
+static void conn_protocol_error(struct mcs_conn *c, const char *p)
+{
+    size_t n = c->rbuf.used - c->rpos;
+    if (c->tp == NULL && n >= 2 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03) {
+        c->tls_reason = "the server speaks TLS (use --tls)";
+        mcs_conn_fail(c, -EPROTO, MCS_ERR_TLS);
+        return;
+    }
+    mcs_conn_fail(c, -EPROTO, MCS_ERR_PROTOCOL);
+}
+
 int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base)
 {
     if (c->state != MCS_CONN_OPEN)
@@ -536,7 +770,7 @@ int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base)
         }
         return 1;
     default:
-        mcs_conn_fail(c, -EPROTO, MCS_ERR_PROTOCOL);
+        conn_protocol_error(c, p);
         return -EPROTO;
     }
 }

@@ -24,7 +24,7 @@ struct mcs_event {
 
 /* A request written and not yet answered. */
 struct mcs_pending {
-    uint64_t t_ns;       /* when it was written */
+    uint64_t t_ns;       /* when it was flushed */
     uint8_t kind;        /* enum mcs_kind */
     uint8_t quiet;       /* meta q: may get no response */
     uint16_t nkeys;      /* get family: keys asked for */
@@ -34,12 +34,41 @@ struct mcs_pending {
 enum mcs_conn_state {
     MCS_CONN_CLOSED = 0,
     MCS_CONN_CONNECTING,
+    MCS_CONN_HANDSHAKE,  /* transport (TLS) handshake under way */
     MCS_CONN_OPEN,
     MCS_CONN_FAILED,     /* error seen; close once nothing is in flight */
 };
 
 /* What a coroutine waits for on this connection. */
-enum mcs_conn_wait { MCS_WAIT_NONE = 0, MCS_WAIT_CONNECT, MCS_WAIT_FLUSH, MCS_WAIT_READ };
+enum mcs_conn_wait { MCS_WAIT_NONE = 0, MCS_WAIT_CONNECT, MCS_WAIT_READ };
+
+struct mcs_conn;
+
+/* How bytes cross the socket. conn.c does all the I/O; a transport only
+ * transforms buffers. Plain TCP is the NULL transport: flushed requests
+ * go to the socket as they are and received bytes are the responses. TLS
+ * (tls.c) encrypts wbuf into obuf and decrypts ibuf into rbuf. After every
+ * call conn.c sends whatever the transport left in obuf. */
+struct mcs_transport {
+    /* The socket connected. 0: ready; 1: handshake started; -errno. */
+    int (*start)(struct mcs_conn *c);
+    /* Bytes arrived in ibuf during the handshake. 0 done, 1 more, -errno. */
+    int (*handshake)(struct mcs_conn *c);
+    /* Moves the flushed requests in wbuf into obuf. 0 or -errno. */
+    int (*encode)(struct mcs_conn *c);
+    /* Bytes arrived in ibuf: appends what it can decode to rbuf.
+     * Returns the bytes added (0: needs more), or -errno. */
+    int (*decode)(struct mcs_conn *c);
+    /* Orderly close: its goodbye (close_notify) into obuf. */
+    void (*shutdown)(struct mcs_conn *c);
+    /* The socket is gone: frees per-socket state. */
+    void (*release)(struct mcs_conn *c);
+    /* Frees what outlives sockets (e.g. a saved session). */
+    void (*destroy)(struct mcs_conn *c);
+    /* The connection went idle: drop memory that is rebuilt on demand.
+     * Returns true when something was freed. */
+    bool (*idle)(struct mcs_conn *c);
+};
 
 /* Owned by its coroutine (standard workloads) or by a client userdata
  * (mcs.client_new); freed with mcs_conn_free only when nothing is in flight. */
@@ -51,18 +80,26 @@ struct mcs_conn {
     enum mcs_conn_state state;
     int err;                     /* why it failed: -errno, or -EPROTO */
     enum mcs_err err_kind;
+    const char *tls_reason;      /* why a TLS handshake failed, in words */
     bool ever_connected;
+
+    const struct mcs_transport *tp;  /* NULL: plain */
+    void *tls;                   /* the transport's per-connection state */
 
     struct mcs_buf wbuf;         /* requests being written by the script */
     struct mcs_buf scan;         /* raw bytes of a command not yet whole */
+    struct mcs_buf obuf;         /* socket write buffer: flushed, not sent */
     struct mcs_buf sbuf;         /* bytes handed to the kernel */
     size_t sent;                 /* of sbuf */
-    struct mcs_buf rbuf;         /* received bytes; parsed from rpos */
+    struct mcs_buf ibuf;         /* socket read buffer (TLS: ciphertext) */
+    size_t ipos;                 /* of ibuf: bytes the transport consumed */
+    struct mcs_buf rbuf;         /* responses; parsed from rpos */
     size_t rpos;
     uint32_t gen;                /* bumps when rbuf contents move */
     uint64_t rtime_ns;           /* when the latest bytes arrived */
 
-    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel;
+    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel, ev_timeout;
+    struct __kernel_timespec timeout_ts;  /* connect + handshake deadline */
     int inflight;                /* SQEs in flight, cancels included */
 
     struct mcs_co *waiter;       /* coroutine blocked on this connection */
@@ -70,10 +107,15 @@ struct mcs_conn {
 
     struct mcs_pending *pend;    /* ring of requests awaiting responses */
     uint32_t pend_head, pend_len, pend_cap;
+    uint32_t pend_unsent;        /* newest entries not flushed yet */
 
     bool orphaned;               /* its owner is gone: free when idle */
+    bool busy;                   /* used since the last idle sweep */
     struct mcs_conn *prev, *next; /* the worker's list of connections */
 };
+
+/* Connecting, handshake included, may take this long. */
+#define MCS_CONNECT_TIMEOUT_MS 5000
 
 struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
                               struct mcs_stats *stats);
@@ -91,20 +133,22 @@ static inline bool mcs_conn_idle(const struct mcs_conn *c) { return c->inflight 
  * 0, derived from key_hash) and queues it as awaiting a response. */
 int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
                        enum mcs_cmd cmd, bool quiet, bool noreply, uint16_t nkeys,
-                       uint32_t vlen, uint64_t key_hash, uint64_t now_ns);
+                       uint32_t vlen, uint64_t key_hash);
 /* Appends raw bytes a script wrote; the commands in them are queued. */
-int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len,
-                       uint64_t now_ns);
+int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len);
 /* Room for n more bytes at the end of wbuf (NULL on ENOMEM); commit with
  * mcs_conn_commit_req. Used by factories to format in place. */
 char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n);
 int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
-                        bool quiet, bool noreply, uint64_t now_ns);
+                        bool quiet, bool noreply);
 
-/* Sends what was written. Returns 0 when the send was started (or there was
- * nothing to send), 1 when an earlier send is still in flight (wait with
- * MCS_WAIT_FLUSH and call again), or -errno when the connection is down. */
+/* Sends what was written: it goes out now, or as soon as the send in
+ * flight completes. 0, or -errno when the connection is down. */
 int mcs_conn_flush(struct mcs_conn *c);
+
+/* For transports: room at the end of rbuf for decoded bytes (*len of it);
+ * commit by adding to c->rbuf.used. NULL on ENOMEM. */
+char *mcs_conn_rbuf_room(struct mcs_conn *c, size_t *len);
 
 /* Parses the next response. 0: *res filled (offsets relative to *base).
  * 1: need more bytes: a recv was started; wait with MCS_WAIT_READ.
@@ -116,6 +160,11 @@ int mcs_conn_readline(struct mcs_conn *c, const char **line, size_t *len);
 /* Marks the connection failed with err (-errno) of kind, counts it, and
  * cancels what is in flight. The waiter is woken. */
 void mcs_conn_fail(struct mcs_conn *c, int err, enum mcs_err kind);
+
+/* Called once per interval: a connection unused since the last call
+ * releases its empty buffers, so idle connections stay small. Returns
+ * true when it freed memory. */
+bool mcs_conn_sweep(struct mcs_conn *c);
 
 /* Kind of request a command is counted as. */
 enum mcs_kind mcs_cmd_kind(enum mcs_cmd cmd);

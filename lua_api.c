@@ -12,6 +12,7 @@
 
 #include "lua_api.h"
 #include "target.h"
+#include "tls.h"
 
 #define MT_THREAD "mcs.thread"
 #define MT_REQ "mcs.req"
@@ -19,10 +20,15 @@
 #define MT_RES "mcs.res"
 #define MT_CLIENT "mcs.client"
 #define RES_MAX_TOKENS 24
+
+/* Tags at the start of our userdata: the per-request functions check a
+ * tag instead of luaL_checkudata's registry lookup by name. */
+enum { TAG_REQ = 0x6d637271, TAG_FACTORY = 0x6d636661, TAG_RES = 0x6d637273 };
 #define RES_LINE_INLINE 256
 
 /* A request built by mcs.get/mcs.set/...: its line, ready to copy. */
 struct mcs_req {
+    uint32_t tag;
     enum mcs_cmd cmd;
     bool quiet, noreply;
     uint32_t vlen;
@@ -34,8 +40,10 @@ struct mcs_req {
 
 /* A factory formats requests for one prefix and set of flags in place. */
 struct mcs_factory {
+    uint32_t tag;
     struct mcs_req_spec spec;
     bool quiet, needs_vlen;
+    bool hashed;          /* hash is set: only value-writing requests need it */
     uint64_t hash, t_ns;  /* of the last request written */
     char prefix[MCS_KEY_MAX + 1];
     char mflags[MCS_REQ_LINE_MAX / 2];
@@ -44,6 +52,7 @@ struct mcs_factory {
 /* A response. The first line is copied (so it stays readable); the value
  * stays in the connection's buffer and is valid until the next read. */
 struct mcs_resud {
+    uint32_t tag;
     struct mcs_res r;
     struct mcs_conn *conn;
     uint32_t gen;
@@ -59,10 +68,26 @@ struct mcs_resud {
 /* mcs.client_new: a connection a custom function drives itself. */
 struct mcs_client {
     struct mcs_conn *conn;
-    struct mcs_target target;
+    struct mcs_target target;   /* its tls context is the client's own */
 };
 
 /* --- helpers --- */
+
+/* Our userdata of the given tag at idx, or NULL. */
+static void *test_tagged(lua_State *L, int idx, uint32_t tag)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) < sizeof(uint32_t))
+        return NULL;
+    uint32_t *p = lua_touserdata(L, idx);
+    return *p == tag ? p : NULL;
+}
+
+/* Like luaL_checkudata, without a lookup by name when the tag matches. */
+static void *check_tagged(lua_State *L, int idx, uint32_t tag, const char *mt)
+{
+    void *p = test_tagged(L, idx, tag);
+    return p ? p : luaL_checkudata(L, idx, mt);
+}
 
 static struct mcs_co *need_co(lua_State *L, const char *fn)
 {
@@ -132,6 +157,7 @@ static int push_req(lua_State *L, const struct mcs_req_spec *spec)
                           mcs_cmd_name(spec->cmd), MCS_KEY_MAX);
     struct mcs_req *r = lua_newuserdatauv(L, sizeof(*r) + len, 0);
     memset(r, 0, sizeof(*r));
+    r->tag = TAG_REQ;
     r->cmd = spec->cmd;
     r->quiet = spec->mflags && mcs_mflags_quiet(spec->mflags, spec->mflags_len);
     r->noreply = spec->noreply;
@@ -270,6 +296,7 @@ static int factory_new(lua_State *L, enum mcs_cmd cmd, int flags_from)
     luaL_argcheck(L, plen <= MCS_KEY_MAX, 1, "prefix longer than a key may be");
     struct mcs_factory *f = lua_newuserdatauv(L, sizeof(*f), 0);
     memset(f, 0, sizeof(*f));
+    f->tag = TAG_FACTORY;
     memcpy(f->prefix, prefix, plen);
     f->spec.cmd = cmd;
     f->spec.prefix = f->prefix;
@@ -305,7 +332,7 @@ static int mcslib_set_factory(lua_State *L)
 /* Formats factory f's request for number num straight into c's buffer. */
 static void factory_write(lua_State *L, struct mcs_conn *c, int fidx)
 {
-    struct mcs_factory *f = luaL_checkudata(L, fidx, MT_FACTORY);
+    struct mcs_factory *f = check_tagged(L, fidx, TAG_FACTORY, MT_FACTORY);
     f->spec.num = luaL_checkinteger(L, fidx + 1);
     if (f->needs_vlen)
         f->spec.vlen = check_vlen(L, fidx + 2);
@@ -314,30 +341,44 @@ static void factory_write(lua_State *L, struct mcs_conn *c, int fidx)
     char *p = mcs_conn_wbuf_room(c, MCS_REQ_LINE_MAX + body);
     if (p == NULL)
         luaL_error(L, "out of memory");
-    size_t len = mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, &f->hash);
+    size_t len = mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, body ? &f->hash : NULL);
     if (len == 0)
-        luaL_error(L, "mcs.write_factory: key too long");
+        luaL_error(L, "mcs.write_factory: key too long or not valid");
     if (body)
         mcs_value_fill(p + len, vlen, f->hash);
-    f->t_ns = mcs_now_ns();
-    mcs_conn_commit_req(c, len + body, f->spec.cmd, f->quiet, false, f->t_ns);
+    f->hashed = body > 0;
+    f->t_ns = c->w->now_ns; /* the loop's clock: no clock read per request */
+    mcs_conn_commit_req(c, len + body, f->spec.cmd, f->quiet, false);
+}
+
+/* The key hash of the factory's last request, computed when first needed. */
+static void factory_hash(struct mcs_factory *f)
+{
+    if (f->hashed)
+        return;
+    char key[MCS_KEY_MAX + 32];
+    memcpy(key, f->prefix, f->spec.prefix_len);
+    char *end = key + f->spec.prefix_len;
+    if (f->spec.num >= 0)
+        end = mcs_fmt_i64(end, f->spec.num);
+    f->hash = mcs_key_hash(key, end - key);
+    f->hashed = true;
 }
 
 /* --- writing and flushing --- */
 
 static void write_value(lua_State *L, struct mcs_conn *c, int idx)
 {
-    uint64_t now = mcs_now_ns();
     int ret;
-    struct mcs_req *r = luaL_testudata(L, idx, MT_REQ);
+    struct mcs_req *r = test_tagged(L, idx, TAG_REQ);
     if (r) {
-        r->t_ns = now;
+        r->t_ns = c->w->now_ns;
         ret = mcs_conn_write_req(c, r->data, r->len, r->cmd, r->quiet, r->noreply,
-                                 1, r->vlen, r->hash, now);
+                                 1, r->vlen, r->hash);
     } else {
         size_t len;
         const char *s = luaL_checklstring(L, idx, &len);
-        ret = mcs_conn_write_raw(c, s, len, now);
+        ret = mcs_conn_write_raw(c, s, len);
     }
     if (ret < 0)
         luaL_error(L, "out of memory");
@@ -376,27 +417,18 @@ static int conn_failed(lua_State *L, struct mcs_conn *c, int err, bool custom)
     return push_errno(L, err);
 }
 
-static int flush_conn(lua_State *L, struct mcs_conn *c, bool custom, lua_KFunction k)
+static int flush_conn(lua_State *L, struct mcs_conn *c, bool custom)
 {
     int ret = mcs_conn_flush(c);
-    if (ret == 1)
-        return wait_conn(L, c, MCS_WAIT_FLUSH, k);
     if (ret < 0)
         return conn_failed(L, c, ret, custom);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-static int flush_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)status;
-    (void)ctx;
-    return flush_conn(L, need_conn(L, "flush"), false, flush_k);
-}
-
 static int mcslib_flush(lua_State *L)
 {
-    return flush_k(L, LUA_OK, 0);
+    return flush_conn(L, need_conn(L, "flush"), false);
 }
 
 /* --- reading --- */
@@ -427,6 +459,7 @@ static struct mcs_resud *res_alloc(lua_State *L)
 {
     struct mcs_resud *ru = lua_newuserdatauv(L, sizeof(*ru), 1);
     memset(ru, 0, sizeof(*ru));
+    ru->tag = TAG_RES;
     ru->line = ru->inline_line;
     ru->line_cap = RES_LINE_INLINE;
     ru->ntok = -1;
@@ -438,7 +471,7 @@ static struct mcs_resud *res_alloc(lua_State *L)
 static int read_conn(lua_State *L, struct mcs_conn *c, int ridx, bool custom,
                      lua_KFunction k)
 {
-    struct mcs_resud *ru = luaL_checkudata(L, ridx, MT_RES);
+    struct mcs_resud *ru = check_tagged(L, ridx, TAG_RES, MT_RES);
     struct mcs_res r;
     const char *base;
     int ret = mcs_conn_read(c, &r, &base);
@@ -484,7 +517,10 @@ static int mcslib_client_new(lua_State *L)
     need_co(L, "client_new");
     const char *host = lc->run->default_host, *port = lc->run->default_port;
     const char *sock = NULL;
+    int tls = -1; /* the default target's choice */
     if (lua_istable(L, 1)) {
+        if (lua_getfield(L, 1, "tls") != LUA_TNIL)
+            tls = lua_toboolean(L, -1);
         if (lua_getfield(L, 1, "host") != LUA_TNIL)
             host = luaL_tolstring(L, -1, NULL);
         if (lua_getfield(L, 1, "port") != LUA_TNIL)
@@ -500,6 +536,12 @@ static int mcslib_client_new(lua_State *L)
                    : mcs_target_resolve(&c->target, host, port, err, sizeof(err));
     if (ret < 0)
         return luaL_error(L, "mcs.client_new: %s", err);
+    if (tls == 1 || (tls == -1 && lc->run->target.tp != NULL)) {
+        c->target.tls = mcs_tls_ctx_new(lc->run->tls_opts, host, err, sizeof(err));
+        if (c->target.tls == NULL)
+            return luaL_error(L, "mcs.client_new: TLS: %s", err);
+        c->target.tp = mcs_tls_transport();
+    }
     c->conn = mcs_conn_new(lc->w, &c->target, &lc->co->slot->cur);
     if (c->conn == NULL)
         return luaL_error(L, "out of memory");
@@ -511,6 +553,9 @@ static int client_gc(lua_State *L)
     struct mcs_client *c = luaL_checkudata(L, 1, MT_CLIENT);
     mcs_conn_release(c->conn);
     c->conn = NULL;
+    /* an SSL still in flight holds its own reference to the SSL_CTX */
+    mcs_tls_ctx_free(c->target.tls);
+    c->target.tls = NULL;
     return 0;
 }
 
@@ -568,16 +613,9 @@ static int mcslib_client_write_factory(lua_State *L)
     return 0;
 }
 
-static int client_flush_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)status;
-    (void)ctx;
-    return flush_conn(L, check_client(L, 1)->conn, true, client_flush_k);
-}
-
 static int mcslib_client_flush(lua_State *L)
 {
-    return client_flush_k(L, LUA_OK, 0);
+    return flush_conn(L, check_client(L, 1)->conn, true);
 }
 
 static int client_read_k(lua_State *L, int status, lua_KContext ctx)
@@ -628,7 +666,7 @@ static int mcslib_client_readline(lua_State *L)
 
 static struct mcs_resud *check_res(lua_State *L, int idx)
 {
-    return luaL_checkudata(L, idx, MT_RES);
+    return check_tagged(L, idx, TAG_RES, MT_RES);
 }
 
 static void res_tokenize(struct mcs_resud *ru)
@@ -779,12 +817,13 @@ static int mcslib_res_value(lua_State *L)
 static int mcslib_match(lua_State *L)
 {
     uint64_t hash, t_ns;
-    struct mcs_req *r = luaL_testudata(L, 1, MT_REQ);
+    struct mcs_req *r = test_tagged(L, 1, TAG_REQ);
     if (r) {
         hash = r->hash;
         t_ns = r->t_ns;
     } else {
-        struct mcs_factory *f = luaL_checkudata(L, 1, MT_FACTORY);
+        struct mcs_factory *f = check_tagged(L, 1, TAG_FACTORY, MT_FACTORY);
+        factory_hash(f);
         hash = f->hash;
         t_ns = f->t_ns;
     }
@@ -843,7 +882,7 @@ static int mcslib_client_write_mgres_to_ms(lua_State *L)
     luaL_pushresult(&b);
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    if (mcs_conn_write_raw(c, s, len, mcs_now_ns()) < 0)
+    if (mcs_conn_write_raw(c, s, len) < 0)
         return luaL_error(L, "out of memory");
     lua_pushboolean(L, 1);
     return 1;
@@ -1034,10 +1073,26 @@ static lua_Integer opt_field(lua_State *L, int t, const char *name, lua_Integer 
     return v;
 }
 
+/* The target for a "tls" option at index t: nil keeps the default. */
+static const struct mcs_target *opt_target(lua_State *L, int t, struct mcs_run *run)
+{
+    int type = lua_getfield(L, t, "tls");
+    bool tls = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (type == LUA_TNIL)
+        return &run->target;
+    if (!tls)
+        return &run->plain_target;
+    if (run->tls_target.tls == NULL)
+        luaL_error(L, "option tls=true needs TLS set up: give --tls or another --tls-* option");
+    return &run->tls_target;
+}
+
 /* Reads mcs.add's options table for nthreads threads. */
 static void parse_wl_opts(lua_State *L, int t, int nthreads, struct mcs_wl_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->target = opt_target(L, t, mcs_lctx(L)->run);
     lua_Integer clients = opt_field(L, t, "clients", 1, 1);
     o->clients = (int)(clients / nthreads > 0 ? clients / nthreads : 1);
     /* As in the original: no rate_limit means one run per second per
@@ -1089,6 +1144,7 @@ static int add_workload(lua_State *L, bool custom)
         memset(&o, 0, sizeof(o));
         o.clients = 1;
         o.custom = true;
+        o.target = &run->target;
     } else {
         parse_wl_opts(L, 2, n, &o);
         lua_getfield(L, 2, "init");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <lauxlib.h>
 
@@ -16,6 +17,7 @@
 #include "lua_api.h"
 #include "report.h"
 #include "target.h"
+#include "tls.h"
 #include "worker.h"
 
 struct mcs_opts {
@@ -23,6 +25,8 @@ struct mcs_opts {
     const char *builtin[16][2];  /* built-in workload settings: name, value */
     int nbuiltin;
     bool help;
+    bool use_tls;                /* --tls: the default target speaks TLS */
+    struct mcs_tls_opts tls;     /* any --tls-* option sets tls.enabled */
 };
 
 static struct mcs_run *signal_run;
@@ -38,6 +42,18 @@ static void usage(FILE *f)
 "  --server HOST:PORT     server to load (default 127.0.0.1:11211; [::1]:11211 for IPv6)\n"
 "  --ip HOST, --port PORT the same, as two options\n"
 "  --sock PATH            a Unix socket instead of TCP\n"
+"\n"
+"TLS (memcached -Z):\n"
+"  --tls                  connect with TLS; certificates are verified by default\n"
+"  --tls-ca FILE          CA certificates to verify with (default: system store)\n"
+"  --tls-cert FILE, --tls-key FILE   client certificate and key (mTLS)\n"
+"  --tls-sni NAME         server name to send and verify (default: the host)\n"
+"  --tls-insecure         do not verify the server's certificate\n"
+"  --tls-min V, --tls-max V          protocol version bounds: 1.2 or 1.3\n"
+"  --tls-ciphers LIST     TLS 1.2 cipher list; --tls-ciphersuites LIST for 1.3\n"
+"  --tls-groups LIST      key exchange groups, e.g. X25519:P-256\n"
+"  --tls-no-resume        full handshake on every reconnect (default: resume)\n"
+"  --tls-keylog FILE      write session keys for Wireshark (SSLKEYLOGFILE format)\n"
 "\n"
 "Built-in workload (used when there is no --conf):\n"
 "  --threads N            worker threads (default: number of CPUs)\n"
@@ -157,11 +173,31 @@ static void check_builtin_values(struct mcs_opts *o, char *ratio, const char *pr
         die_usage("--proto: expected meta or text, got '%s'%s", proto, "");
 }
 
+/* The TLS options, in the order of their enum after O_TLS. */
+static void parse_tls_opt(struct mcs_opts *o, int which, const char *arg)
+{
+    struct mcs_tls_opts *t = &o->tls;
+    const char **str[] = { NULL, &t->ca, &t->cert, &t->key, &t->sni, NULL, &t->min,
+                           &t->max, &t->ciphers, &t->ciphersuites, &t->groups, NULL,
+                           &t->keylog };
+    t->enabled = true;
+    if (which == 0)
+        o->use_tls = true;
+    else if (which == 5)
+        t->insecure = true;
+    else if (which == 11)
+        t->no_resume = true;
+    else
+        *str[which] = arg;
+}
+
 static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run *run)
 {
     enum { O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
            O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
-           O_INTERVAL, O_QUIET, O_HELP, O_VERSION };
+           O_INTERVAL, O_QUIET, O_HELP, O_VERSION, O_TLS, O_TLS_CA, O_TLS_CERT,
+           O_TLS_KEY, O_TLS_SNI, O_TLS_INSECURE, O_TLS_MIN, O_TLS_MAX, O_TLS_CIPHERS,
+           O_TLS_SUITES, O_TLS_GROUPS, O_TLS_NO_RESUME, O_TLS_KEYLOG };
     static const struct option longopts[] = {
         { "server", 1, 0, O_SERVER }, { "ip", 1, 0, O_IP }, { "port", 1, 0, O_PORT },
         { "sock", 1, 0, O_SOCK }, { "conf", 1, 0, O_CONF }, { "arg", 1, 0, O_ARG },
@@ -171,13 +207,26 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
         { "pipeline", 1, 0, O_PIPELINE }, { "rate", 1, 0, O_RATE },
         { "proto", 1, 0, O_PROTO }, { "json", 1, 0, O_JSON },
         { "interval", 1, 0, O_INTERVAL }, { "quiet", 0, 0, O_QUIET },
-        { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 }
+        { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION },
+        { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA }, { "tls-cert", 1, 0, O_TLS_CERT },
+        { "tls-key", 1, 0, O_TLS_KEY }, { "tls-sni", 1, 0, O_TLS_SNI },
+        { "tls-insecure", 0, 0, O_TLS_INSECURE }, { "tls-min", 1, 0, O_TLS_MIN },
+        { "tls-max", 1, 0, O_TLS_MAX }, { "tls-ciphers", 1, 0, O_TLS_CIPHERS },
+        { "tls-ciphersuites", 1, 0, O_TLS_SUITES }, { "tls-groups", 1, 0, O_TLS_GROUPS },
+        { "tls-no-resume", 0, 0, O_TLS_NO_RESUME }, { "tls-keylog", 1, 0, O_TLS_KEYLOG },
+        /* the original mcshredder's spellings */
+        { "tls_chain_cert", 1, 0, O_TLS_CERT }, { "tls_key", 1, 0, O_TLS_KEY },
+        { "tls_ca_cert", 1, 0, O_TLS_CA }, { 0, 0, 0, 0 }
     };
     char *ratio = NULL;
     const char *proto = NULL;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c >= O_TLS) {
+            parse_tls_opt(o, c - O_TLS, optarg);
+            continue;
+        }
         switch (c) {
         case O_SERVER: parse_server(o, optarg); break;
         case O_IP: o->host = optarg; break;
@@ -240,17 +289,43 @@ static void push_args(lua_State *L, const struct mcs_opts *o)
     }
 }
 
-static void resolve_target(struct mcs_run *run, struct mcs_opts *o)
+/* The server, plain and (with TLS options) TLS; --tls picks the default. */
+static void setup_targets(struct mcs_run *run, struct mcs_opts *o)
 {
     char err[512];
-    int ret = o->sock ? mcs_target_unix(&run->target, o->sock, err, sizeof(err))
-                      : mcs_target_resolve(&run->target, o->host, o->port, err, sizeof(err));
+    int ret = o->sock ? mcs_target_unix(&run->plain_target, o->sock, err, sizeof(err))
+                      : mcs_target_resolve(&run->plain_target, o->host, o->port, err,
+                                           sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "mcshredder: %s\n", err);
         exit(MCS_EXIT_CONNECT);
     }
     run->default_host = o->host;
     run->default_port = o->port;
+    run->tls_opts = &o->tls;
+    run->tls_target = run->plain_target;
+    if (o->tls.enabled) {
+        run->tls_target.tls = mcs_tls_ctx_new(&o->tls, o->host, err, sizeof(err));
+        if (run->tls_target.tls == NULL) {
+            fprintf(stderr, "mcshredder: TLS: %s\n", err);
+            exit(MCS_EXIT_USAGE);
+        }
+        run->tls_target.tp = mcs_tls_transport();
+        if (o->tls.insecure)
+            fprintf(stderr, "mcshredder: warning: --tls-insecure: the server's "
+                            "certificate is not verified\n");
+    }
+    run->target = o->use_tls ? run->tls_target : run->plain_target;
+}
+
+/* Many connections need many descriptors: take what the hard limit allows. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 static void on_signal(int sig)
@@ -350,6 +425,7 @@ static void run_free(struct mcs_run *run)
         free(w->name);
         free(w);
     }
+    mcs_tls_ctx_free(run->tls_target.tls);
     free(run->out.buf);
     close(run->out.efd);
     pthread_mutex_destroy(&run->out.lock);
@@ -382,8 +458,9 @@ int main(int argc, char **argv)
         return MCS_EXIT_FAIL;
     }
     if (!o.help)
-        resolve_target(&run, &o);
+        setup_targets(&run, &o);
     setup_signals(&run);
+    raise_nofile();
     run_config(&run, &o);
     report(&run, &o);
     if (atomic_load(&run.interrupted))

@@ -8,7 +8,7 @@
 #include "report.h"
 #include "worker.h"
 
-/* How long a phase's clients may fail to connect before the run stops. */
+/* How long every client of a phase may fail before the run stops. */
 #define MCS_CONNECT_GRACE_S 2.0
 
 static bool all_done(struct mcs_worker **w, int n)
@@ -45,26 +45,52 @@ static void stop_workers(struct mcs_worker **w, int n)
         atomic_store(&w[i]->stop, true);
 }
 
-/* An unreachable server is one clear error and exit code 3, not a run of
- * failed connects: when no client of the phase's workloads has connected
- * after a few seconds of failed attempts, the run stops. */
-static bool server_unreachable(struct mcs_run *run, struct mcs_worker **w, int n,
-                               double elapsed)
+/* Why every client of the phase is failing, or NULL while any succeeds. */
+static const char *phase_failure(struct mcs_run *run, struct mcs_worker **w, int n,
+                                 char *buf, size_t len)
 {
-    uint64_t connects = 0, failures = 0;
-    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
-        if (wl->phase != run->phase || wl->custom)
-            continue;
-        connects += wl->total.connects;
-        failures += wl->total.errors[MCS_ERR_CONNECT];
-    }
-    if (connects > 0 || failures == 0 || elapsed < MCS_CONNECT_GRACE_S)
-        return false;
+    struct mcs_stats sum;
+    mcs_stats_init(&sum);
+    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next)
+        if (wl->phase == run->phase && !wl->custom)
+            mcs_stats_add(&sum, &wl->total);
+    uint64_t ops = mcs_stats_ops(&sum), fails = sum.errors[MCS_ERR_CONNECT] +
+        sum.errors[MCS_ERR_TLS] + sum.errors[MCS_ERR_RESET];
+    bool answered = sum.bytes_in > 0, connected = sum.connects > 0;
+    mcs_stats_free(&sum);
+    if (ops > 0 || fails == 0)
+        return NULL;
     int err = 0;
-    for (int i = 0; i < n && err == 0; i++)
-        err = atomic_load(&w[i]->last_connect_err);
-    fprintf(stderr, "mcshredder: cannot connect to %s: %s\n", run->target.name,
-            strerror(err ? -err : ECONNREFUSED));
+    const char *tls = NULL;
+    for (int i = 0; i < n; i++) {
+        if (err == 0)
+            err = atomic_load(&w[i]->last_connect_err);
+        if (tls == NULL)
+            tls = atomic_load(&w[i]->last_tls_reason);
+    }
+    if (tls)
+        snprintf(buf, len, "no TLS connection to %s works: %s", run->target.name, tls);
+    else if (!connected)
+        snprintf(buf, len, "cannot connect to %s: %s", run->target.name,
+                 strerror(err ? -err : ECONNREFUSED));
+    else if (!answered) /* e.g. memcached -Z drops plain connections silently */
+        snprintf(buf, len, "%s closes every connection without answering%s",
+                 run->target.name, run->target.tp ? "" : " (a TLS port? try --tls)");
+    else
+        return NULL; /* it answers, badly: keep counting what happens */
+    return buf;
+}
+
+/* A server nobody can use is one clear error and exit code 3, not a run of
+ * failed connects: after a few seconds in which every client of the phase
+ * failed and no request completed, the run stops. */
+static bool server_unusable(struct mcs_run *run, struct mcs_worker **w, int n,
+                            double elapsed)
+{
+    char buf[512];
+    if (elapsed < MCS_CONNECT_GRACE_S || !phase_failure(run, w, n, buf, sizeof(buf)))
+        return false;
+    fprintf(stderr, "mcshredder: %s\n", buf);
     mcs_run_fail(run, MCS_EXIT_CONNECT);
     atomic_store(&run->halt, 1);
     return true;
@@ -121,7 +147,7 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
         if (now >= next_tick) {
             tick(run, w, n, (now - t0) / 1e9, run->interval_s, true);
             next_tick += interval;
-            if (!stopping && server_unreachable(run, w, n, (now - t0) / 1e9)) {
+            if (!stopping && server_unusable(run, w, n, (now - t0) / 1e9)) {
                 stop_workers(w, n);
                 stopping = true;
             }

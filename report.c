@@ -157,6 +157,20 @@ static void summary_errors(FILE *f, const struct mcs_stats *s)
     fprintf(f, "%s\n", mcs_stats_errors(s) ? ")" : "");
 }
 
+static void summary_tls(FILE *f, const struct mcs_stats *s)
+{
+    char a[48], b[48], p50[16], p99[16];
+
+    if (s->tls_handshakes == 0)
+        return;
+    fmt_count(a, sizeof(a), s->tls_handshakes);
+    fmt_count(b, sizeof(b), s->tls_resumed);
+    fmt_lat(p50, sizeof(p50), s->tls_hs ? mcs_hist_percentile(s->tls_hs, 50) : 0);
+    fmt_lat(p99, sizeof(p99), s->tls_hs ? mcs_hist_percentile(s->tls_hs, 99) : 0);
+    fprintf(f, "  tls handshakes %s (resumed %s)  handshake p50 %s  p99 %s\n", a, b,
+            p50, p99);
+}
+
 static void summary_section(FILE *f, const struct mcs_stats *s, double duration_s)
 {
     char a[48], b[48], r[16];
@@ -173,6 +187,7 @@ static void summary_section(FILE *f, const struct mcs_stats *s, double duration_
     fmt_count(a, sizeof(a), s->connects);
     fmt_count(b, sizeof(b), s->reconnects);
     fprintf(f, "  connects %s  reconnects %s\n", a, b);
+    summary_tls(f, s);
 }
 
 void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
@@ -405,6 +420,13 @@ static int json_stats(struct jw *w, const struct mcs_stats *s, double duration_s
     jw_u64(w, "bytes_out", s->bytes_out);
     jw_u64(w, "connects", s->connects);
     jw_u64(w, "reconnects", s->reconnects);
+    jw_open(w, "tls", '{');
+    jw_u64(w, "handshakes", s->tls_handshakes);
+    jw_u64(w, "resumed", s->tls_resumed);
+    jw_open(w, "handshake", '{');
+    json_latency(w, s->tls_hs);
+    jw_close(w, '}');
+    jw_close(w, '}');
     json_latency(w, all);
     mcs_hist_free(all);
     json_commands(w, s, duration_s);

@@ -25,6 +25,8 @@ struct mcs_target {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char name[300];          /* "host:port" or the socket path, for messages */
+    const struct mcs_transport *tp;  /* NULL: plain TCP or Unix socket */
+    struct mcs_tls_ctx *tls;         /* with the TLS transport */
 };
 
 /* A workload: one mcs.add/add_custom call. Results are merged here by the
@@ -48,13 +50,18 @@ struct mcs_out {
 };
 
 struct mcs_worker;
+struct mcs_transport;
+struct mcs_tls_ctx;
 
 struct mcs_run {
     lua_State *L;            /* the config VM */
     const char *script_path; /* --conf, or NULL for the built-in workload */
     const char *script_text; /* built-in script when script_path is NULL */
     int args_ref;            /* the args table in the config VM */
-    struct mcs_target target;
+    struct mcs_target target;        /* the default: --server, plain or --tls */
+    struct mcs_target plain_target;  /* for tls=false overrides */
+    struct mcs_target tls_target;    /* for tls=true; its tls NULL if none */
+    const void *tls_opts;            /* struct mcs_tls_opts, for clients */
     struct mcs_workload *workloads, **wl_tail;
     int nworkloads;
     int phase;               /* number of mcs.shredder calls so far */

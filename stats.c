@@ -50,11 +50,14 @@ void mcs_stats_free(struct mcs_stats *s)
         mcs_hist_free(s->lat[k]);
         s->lat[k] = NULL;
     }
+    mcs_hist_free(s->tls_hs);
+    s->tls_hs = NULL;
 }
 
 void mcs_stats_reset(struct mcs_stats *s)
 {
     struct mcs_hist *lat[MCS_KIND_MAX];
+    struct mcs_hist *hs = s->tls_hs;
 
     memcpy(lat, s->lat, sizeof(lat));
     memset(s, 0, sizeof(*s));
@@ -63,6 +66,20 @@ void mcs_stats_reset(struct mcs_stats *s)
         if (lat[k] != NULL)
             mcs_hist_reset(lat[k]);
     }
+    s->tls_hs = hs;
+    if (hs != NULL)
+        mcs_hist_reset(hs);
+}
+
+/* dst += src for one histogram, allocating dst as needed. */
+static int hist_merge(struct mcs_hist **dst, const struct mcs_hist *src)
+{
+    if (src == NULL || mcs_hist_count(src) == 0)
+        return 0;
+    if (*dst == NULL && (*dst = mcs_hist_new()) == NULL)
+        return -ENOMEM;
+    mcs_hist_add(*dst, src);
+    return 0;
 }
 
 /* The counters are all added even when a histogram cannot be allocated,
@@ -81,19 +98,23 @@ int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src)
     dst->bytes_out += src->bytes_out;
     dst->connects += src->connects;
     dst->reconnects += src->reconnects;
+    dst->tls_handshakes += src->tls_handshakes;
+    dst->tls_resumed += src->tls_resumed;
 
-    for (int k = 0; k < MCS_KIND_MAX; k++) {
-        if (src->lat[k] == NULL || mcs_hist_count(src->lat[k]) == 0)
-            continue;
-        if (dst->lat[k] == NULL)
-            dst->lat[k] = mcs_hist_new();
-        if (dst->lat[k] == NULL) {
+    for (int k = 0; k < MCS_KIND_MAX; k++)
+        if (hist_merge(&dst->lat[k], src->lat[k]) < 0)
             ret = -ENOMEM;
-            continue;
-        }
-        mcs_hist_add(dst->lat[k], src->lat[k]);
-    }
+    if (hist_merge(&dst->tls_hs, src->tls_hs) < 0)
+        ret = -ENOMEM;
     return ret;
+}
+
+void mcs_stats_record_handshake(struct mcs_stats *s, uint64_t ns)
+{
+    if (s->tls_hs == NULL)
+        s->tls_hs = mcs_hist_new();
+    if (s->tls_hs != NULL)
+        mcs_hist_record(s->tls_hs, ns);
 }
 
 void mcs_stats_record(struct mcs_stats *s, enum mcs_kind k, uint64_t ns)

@@ -42,6 +42,9 @@ struct mcs_stats {
     uint64_t connects;              /* successful connects, first ones too */
     uint64_t reconnects;            /* connects after the first, per client */
     struct mcs_hist *lat[MCS_KIND_MAX];  /* allocated on first use */
+    uint64_t tls_handshakes;        /* completed, resumed ones included */
+    uint64_t tls_resumed;
+    struct mcs_hist *tls_hs;        /* handshake times; on first use */
 };
 
 void mcs_stats_init(struct mcs_stats *s);      /* zero everything */
@@ -51,6 +54,8 @@ void mcs_stats_reset(struct mcs_stats *s);     /* zero, keep histograms */
 int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src);
 /* Counts one completed request of kind k that took ns nanoseconds. */
 void mcs_stats_record(struct mcs_stats *s, enum mcs_kind k, uint64_t ns);
+/* Counts one TLS handshake time. */
+void mcs_stats_record_handshake(struct mcs_stats *s, uint64_t ns);
 uint64_t mcs_stats_ops(const struct mcs_stats *s);      /* all kinds */
 uint64_t mcs_stats_errors(const struct mcs_stats *s);   /* all kinds */
 /* All kinds merged into one histogram (caller frees); NULL if none. */

@@ -1,6 +1,7 @@
 /* worker.c: a worker thread's event loop. Coroutines run until they wait;
  * their I/O becomes SQEs submitted in one io_uring_enter per iteration, and
  * CQEs wake the coroutines that waited on them. */
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -190,7 +191,6 @@ static void co_conn_lost(struct mcs_co *co)
 static void co_connected(struct mcs_co *co)
 {
     struct mcs_worker *w = co->w;
-    co->backoff_ms = 0;
     co->conn_ready = true;
     if (co->next_run_ns == 0)
         co->next_run_ns = w->now_ns + co->index * co->slot->opts.start_step_ns;
@@ -213,6 +213,7 @@ void mcs_script_error(struct mcs_worker *w, lua_State *co, const char *where)
 static bool co_after_run(struct mcs_co *co)
 {
     const struct mcs_wl_opts *o = &co->slot->opts;
+    co->backoff_ms = 0; /* a whole run worked: the next error backs off afresh */
     if (co->custom || co->w->stopping) {
         co_finish(co);
         return false;
@@ -424,7 +425,7 @@ int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *
             co->arg_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
         }
         if (!co->custom) {
-            co->conn = mcs_conn_new(w, &w->run->target, &s->cur);
+            co->conn = mcs_conn_new(w, opts->target, &s->cur);
             if (co->conn == NULL)
                 return luaL_error(Lconf, "out of memory");
         }
@@ -479,6 +480,17 @@ static int ring_init(struct mcs_worker *w)
     io_uring_register_ring_fd(&w->ring);
     w->ring_ok = true;
     return 0;
+}
+
+/* Idle connections give back their buffers, and the allocator gives the
+ * memory back to the system, so 10,000 idle connections stay small. */
+static void sweep_idle(struct mcs_worker *w)
+{
+    bool freed = false;
+    for (struct mcs_conn *c = w->conns; c; c = c->next)
+        freed |= mcs_conn_sweep(c);
+    if (freed)
+        malloc_trim(0);
 }
 
 static void begin_stop(struct mcs_worker *w)
@@ -537,6 +549,7 @@ static void *worker_main(void *arg)
             break;
         if (w->now_ns >= w->next_publish_ns) {
             publish(w);
+            sweep_idle(w);
             w->next_publish_ns = w->now_ns + interval_ns;
         }
         struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000000 };

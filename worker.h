@@ -33,6 +33,7 @@ struct mcs_wl_opts {
     int64_t limit;           /* runs per client; 0 = unlimited */
     uint32_t reconn_every;   /* runs per connection; 0 = never */
     bool custom;             /* add_custom: no connection of its own */
+    const struct mcs_target *target;  /* where its connections go */
 };
 
 /* One workload on one worker. */
@@ -103,6 +104,7 @@ struct mcs_worker {
     atomic_bool stop;                    /* asked by main */
     atomic_bool done;                    /* the thread finished its phase */
     atomic_int last_connect_err;         /* -errno of the latest failed connect */
+    _Atomic(const char *) last_tls_reason; /* of the latest failed handshake */
     struct mcs_stats orphan_stats;       /* for clients outliving a phase */
     bool stopping;
 };
