@@ -540,18 +540,29 @@ int mcs_conn_flush(struct mcs_conn *c)
     return ret < 0 ? ret : 0;
 }
 
-static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe)
+/* The start of a send or recv completion. False when there is nothing
+ * more to do: the connection is going away, or this transfer failed (then
+ * counted as kind; a zero-byte result means the peer closed). */
+static bool conn_transfer_ok(struct mcs_conn *c, struct io_uring_cqe *cqe,
+                             enum mcs_err kind)
 {
-    struct mcs_conn *c = ev->ctx;
     c->inflight--;
     if (c->state != MCS_CONN_OPEN && c->state != MCS_CONN_HANDSHAKE) {
         conn_settle(c);
-        return;
+        return false;
     }
     if (cqe->res <= 0) {
-        mcs_conn_fail(c, cqe->res ? cqe->res : -EPIPE, MCS_ERR_RESET);
-        return;
+        mcs_conn_fail(c, cqe->res ? cqe->res : -ECONNRESET, kind);
+        return false;
     }
+    return true;
+}
+
+static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    struct mcs_conn *c = ev->ctx;
+    if (!conn_transfer_ok(c, cqe, MCS_ERR_RESET))
+        return;
     c->sent += cqe->res;
     c->stats->bytes_out += cqe->res;
     if (c->sent < c->sbuf.used) {
@@ -643,18 +654,11 @@ static void conn_on_transport_recv(struct mcs_conn *c)
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
-    c->inflight--;
-    if (c->state != MCS_CONN_OPEN && c->state != MCS_CONN_HANDSHAKE) {
-        conn_settle(c);
+    bool handshake = c->state == MCS_CONN_HANDSHAKE;
+    if (handshake)
+        c->tls_reason = "connection closed during the handshake (not a TLS server?)";
+    if (!conn_transfer_ok(c, cqe, handshake ? MCS_ERR_TLS : MCS_ERR_RESET))
         return;
-    }
-    if (cqe->res <= 0) {
-        enum mcs_err kind = c->state == MCS_CONN_HANDSHAKE ? MCS_ERR_TLS : MCS_ERR_RESET;
-        if (kind == MCS_ERR_TLS)
-            c->tls_reason = "connection closed during the handshake (not a TLS server?)";
-        mcs_conn_fail(c, cqe->res ? cqe->res : -ECONNRESET, kind);
-        return;
-    }
     c->stats->bytes_in += cqe->res;
     c->rtime_ns = c->w->now_ns;
     if (c->tp && c->tp->decode) {
