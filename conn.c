@@ -158,7 +158,9 @@ static void conn_tell_tls_reason(struct mcs_conn *c)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static const char *told[32];
-    const char *r = c->tls_reason ? c->tls_reason : "TLS error";
+    const char *r = c->tls_err == MCS_TLS_ERR_OTHER && c->tls_detail
+                        ? c->tls_detail : mcs_tls_err_text(c->tls_err);
+    c->stats->tls_errors[c->tls_err]++;
     atomic_store(&c->w->last_tls_reason, r);
     pthread_mutex_lock(&lock);
     size_t i = 0;
@@ -261,7 +263,7 @@ static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe)
         atomic_store(&c->w->last_connect_err, -ETIMEDOUT);
         mcs_conn_fail(c, -ETIMEDOUT, MCS_ERR_CONNECT);
     } else if (c->state == MCS_CONN_HANDSHAKE) {
-        c->tls_reason = "the TLS handshake timed out";
+        mcs_conn_tls_error(c, MCS_TLS_ERR_TIMEOUT, NULL);
         mcs_conn_fail(c, -ETIMEDOUT, MCS_ERR_TLS);
     }
     conn_settle(c);
@@ -644,7 +646,7 @@ static void conn_on_transport_recv(struct mcs_conn *c)
         return;
     }
     int ret = conn_transport_done(c, c->tp->decode(c));
-    c->tls_reason = NULL;
+    mcs_conn_tls_error(c, MCS_TLS_ERR_OTHER, NULL);
     if (ret > 0)
         conn_wake(c, MCS_WAIT_READ);
     else if (ret == 0 && c->wait == MCS_WAIT_READ)
@@ -656,7 +658,7 @@ static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
     struct mcs_conn *c = ev->ctx;
     bool handshake = c->state == MCS_CONN_HANDSHAKE;
     if (handshake)
-        c->tls_reason = "connection closed during the handshake (not a TLS server?)";
+        mcs_conn_tls_error(c, MCS_TLS_ERR_CLOSED, NULL);
     if (!conn_transfer_ok(c, cqe, handshake ? MCS_ERR_TLS : MCS_ERR_RESET))
         return;
     c->stats->bytes_in += cqe->res;
@@ -749,7 +751,7 @@ static void conn_protocol_error(struct mcs_conn *c, const char *p)
 {
     size_t n = c->rbuf.used - c->rpos;
     if (c->tp == NULL && n >= 2 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03) {
-        c->tls_reason = "the server speaks TLS (use --tls)";
+        mcs_conn_tls_error(c, MCS_TLS_ERR_SERVER_TLS, NULL);
         mcs_conn_fail(c, -EPROTO, MCS_ERR_TLS);
         return;
     }

@@ -80,7 +80,8 @@ struct mcs_conn {
     enum mcs_conn_state state;
     int err;                     /* why it failed: -errno, or -EPROTO */
     enum mcs_err err_kind;
-    const char *tls_reason;      /* why a TLS handshake failed, in words */
+    enum mcs_tls_err tls_err;    /* why TLS failed */
+    const char *tls_detail;      /* OpenSSL's words, for MCS_TLS_ERR_OTHER */
     bool ever_connected;
 
     const struct mcs_transport *tp;  /* NULL: plain */
@@ -156,6 +157,14 @@ char *mcs_conn_rbuf_room(struct mcs_conn *c, size_t *len);
 int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base);
 /* Same for one line ending in "\n" (readline): *len excludes "\r\n". */
 int mcs_conn_readline(struct mcs_conn *c, const char **line, size_t *len);
+
+/* Records why TLS failed, before mcs_conn_fail(c, err, MCS_ERR_TLS). */
+static inline void mcs_conn_tls_error(struct mcs_conn *c, enum mcs_tls_err e,
+                                      const char *detail)
+{
+    c->tls_err = e;
+    c->tls_detail = detail;
+}
 
 /* Marks the connection failed with err (-errno) of kind, counts it, and
  * cancels what is in flight. The waiter is woken. */

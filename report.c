@@ -161,7 +161,10 @@ static void summary_tls(FILE *f, const struct mcs_stats *s)
 {
     char a[48], b[48], p50[16], p99[16];
 
-    if (s->tls_handshakes == 0)
+    uint64_t errs = 0;
+    for (int e = 0; e < MCS_TLS_ERR_MAX; e++)
+        errs += s->tls_errors[e];
+    if (s->tls_handshakes == 0 && errs == 0)
         return;
     fmt_count(a, sizeof(a), s->tls_handshakes);
     fmt_count(b, sizeof(b), s->tls_resumed);
@@ -169,6 +172,16 @@ static void summary_tls(FILE *f, const struct mcs_stats *s)
     fmt_lat(p99, sizeof(p99), s->tls_hs ? mcs_hist_percentile(s->tls_hs, 99) : 0);
     fprintf(f, "  tls handshakes %s (resumed %s)  handshake p50 %s  p99 %s\n", a, b,
             p50, p99);
+    bool any = false;
+    for (int e = 0; e < MCS_TLS_ERR_MAX; e++) {
+        if (s->tls_errors[e] == 0)
+            continue;
+        fmt_count(a, sizeof(a), s->tls_errors[e]);
+        fprintf(f, "%s %s %s", any ? "," : "  tls errors:", mcs_tls_err_name(e), a);
+        any = true;
+    }
+    if (any)
+        fputc('\n', f);
 }
 
 static void summary_section(FILE *f, const struct mcs_stats *s, double duration_s)
@@ -423,6 +436,10 @@ static int json_stats(struct jw *w, const struct mcs_stats *s, double duration_s
     jw_open(w, "tls", '{');
     jw_u64(w, "handshakes", s->tls_handshakes);
     jw_u64(w, "resumed", s->tls_resumed);
+    jw_open(w, "errors_by_reason", '{');
+    for (int e = 0; e < MCS_TLS_ERR_MAX; e++)
+        jw_u64(w, mcs_tls_err_name(e), s->tls_errors[e]);
+    jw_close(w, '}');
     jw_open(w, "handshake", '{');
     json_latency(w, s->tls_hs);
     jw_close(w, '}');

@@ -39,6 +39,31 @@ const char *mcs_err_name(enum mcs_err e)
     return (unsigned)e < MCS_ERR_MAX ? err_names[e] : "unknown";
 }
 
+static const char *const tls_err_names[MCS_TLS_ERR_MAX][2] = {
+    { "other", "TLS error" },
+    { "unknown_ca", "certificate signed by an unknown CA (see --tls-ca)" },
+    { "hostname", "certificate does not match the host name (hostname mismatch)" },
+    { "expired", "certificate has expired" },
+    { "certificate", "the server's certificate is not valid" },
+    { "not_tls", "the server does not speak TLS (a plain port?)" },
+    { "server_tls", "the server speaks TLS (use --tls)" },
+    { "version", "no TLS protocol version in common (see --tls-min/--tls-max)" },
+    { "cipher", "no cipher in common, or the server refused the handshake" },
+    { "client_cert", "the server requires or refuses our client certificate (see --tls-cert)" },
+    { "timeout", "the TLS handshake timed out" },
+    { "closed", "connection closed during the handshake (not a TLS server?)" },
+};
+
+const char *mcs_tls_err_name(enum mcs_tls_err e)
+{
+    return (unsigned)e < MCS_TLS_ERR_MAX ? tls_err_names[e][0] : "unknown";
+}
+
+const char *mcs_tls_err_text(enum mcs_tls_err e)
+{
+    return (unsigned)e < MCS_TLS_ERR_MAX ? tls_err_names[e][1] : "TLS error";
+}
+
 void mcs_stats_init(struct mcs_stats *s)
 {
     memset(s, 0, sizeof(*s));
@@ -100,6 +125,8 @@ int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src)
     dst->reconnects += src->reconnects;
     dst->tls_handshakes += src->tls_handshakes;
     dst->tls_resumed += src->tls_resumed;
+    for (int e = 0; e < MCS_TLS_ERR_MAX; e++)
+        dst->tls_errors[e] += src->tls_errors[e];
 
     for (int k = 0; k < MCS_KIND_MAX; k++)
         if (hist_merge(&dst->lat[k], src->lat[k]) < 0)

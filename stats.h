@@ -34,6 +34,25 @@ enum mcs_err {
 };
 const char *mcs_err_name(enum mcs_err e);    /* "server_error", ... */
 
+/* Why TLS failed: each MCS_ERR_TLS error is also counted by reason. */
+enum mcs_tls_err {
+    MCS_TLS_ERR_OTHER = 0,
+    MCS_TLS_ERR_UNKNOWN_CA,      /* the server's certificate */
+    MCS_TLS_ERR_HOSTNAME,
+    MCS_TLS_ERR_EXPIRED,
+    MCS_TLS_ERR_CERT,            /* other certificate problems */
+    MCS_TLS_ERR_NOT_TLS,         /* a plain server on a TLS connection */
+    MCS_TLS_ERR_SERVER_TLS,      /* a TLS server on a plain connection */
+    MCS_TLS_ERR_VERSION,
+    MCS_TLS_ERR_CIPHER,
+    MCS_TLS_ERR_CLIENT_CERT,     /* the server wants or refuses ours */
+    MCS_TLS_ERR_TIMEOUT,
+    MCS_TLS_ERR_CLOSED,          /* closed during the handshake */
+    MCS_TLS_ERR_MAX
+};
+const char *mcs_tls_err_name(enum mcs_tls_err e);  /* "unknown_ca", ... */
+const char *mcs_tls_err_text(enum mcs_tls_err e);  /* a sentence for users */
+
 struct mcs_stats {
     uint64_t ops[MCS_KIND_MAX];     /* responses completed, by kind */
     uint64_t hits, misses;
@@ -44,6 +63,7 @@ struct mcs_stats {
     struct mcs_hist *lat[MCS_KIND_MAX];  /* allocated on first use */
     uint64_t tls_handshakes;        /* completed, resumed ones included */
     uint64_t tls_resumed;
+    uint64_t tls_errors[MCS_TLS_ERR_MAX];
     struct mcs_hist *tls_hs;        /* handshake times; on first use */
 };
 

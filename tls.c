@@ -56,52 +56,59 @@ static enum tls_status tls_status(SSL *ssl, int ret, unsigned long *err)
     }
 }
 
-static const char *verify_reason(long v)
+static enum mcs_tls_err verify_error(long v)
 {
     switch (v) {
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        return "certificate does not match the host name (hostname mismatch)";
+        return MCS_TLS_ERR_HOSTNAME;
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-        return "certificate signed by an unknown CA (see --tls-ca)";
+        return MCS_TLS_ERR_UNKNOWN_CA;
     case X509_V_ERR_CERT_HAS_EXPIRED:
-        return "certificate has expired";
+        return MCS_TLS_ERR_EXPIRED;
     default:
-        return X509_verify_cert_error_string(v);
+        return MCS_TLS_ERR_CERT;
     }
 }
 
-/* Why a handshake failed, in words a user can act on. */
-static const char *handshake_reason(SSL *ssl, unsigned long err)
+static enum mcs_tls_err ssl_error(unsigned long err)
 {
-    long v = SSL_get_verify_result(ssl);
-    if (v != X509_V_OK)
-        return verify_reason(v);
     switch (ERR_GET_REASON(err)) {
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
-        return "the server does not speak TLS (a plain port?)";
+        return MCS_TLS_ERR_NOT_TLS;
     case SSL_R_UNSUPPORTED_PROTOCOL:
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
     case SSL_R_NO_PROTOCOLS_AVAILABLE:
-        return "no TLS protocol version in common (see --tls-min/--tls-max)";
+        return MCS_TLS_ERR_VERSION;
     case SSL_R_NO_SHARED_CIPHER:
     case SSL_R_NO_CIPHERS_AVAILABLE:
     case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
-        return "no cipher in common, or the server refused the handshake";
+        return MCS_TLS_ERR_CIPHER;
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-        return "the server does not trust our client certificate (unknown CA)";
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-        return "the server requires a client certificate (see --tls-cert)";
+        return MCS_TLS_ERR_CLIENT_CERT;
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-        return "connection closed during the handshake";
+        return MCS_TLS_ERR_CLOSED;
+    default:
+        return MCS_TLS_ERR_OTHER;
     }
-    const char *r = ERR_reason_error_string(err);
-    return r ? r : "TLS handshake failed";
+}
+
+/* Records why TLS failed, in words a user can act on, and clears the
+ * error queue. */
+static void tls_failed(struct mcs_conn *c, SSL *ssl, unsigned long err)
+{
+    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    enum mcs_tls_err e = v != X509_V_OK ? verify_error(v) : ssl_error(err);
+    const char *detail = v != X509_V_OK ? X509_verify_cert_error_string(v)
+                                        : ERR_reason_error_string(err);
+    mcs_conn_tls_error(c, e, detail);
+    ERR_clear_error();
 }
 
 static int new_session(SSL *ssl, SSL_SESSION *sess)
@@ -284,8 +291,7 @@ static int tls_handshake(struct mcs_conn *c)
     case TLS_WANT_WRITE:
         return 1;
     default:
-        c->tls_reason = handshake_reason(t->ssl, err);
-        ERR_clear_error();
+        tls_failed(c, t->ssl, err);
         return -EPROTO;
     }
 }
@@ -318,7 +324,7 @@ static int tls_start(struct mcs_conn *c)
     SSL_set_connect_state(t->ssl);
     t->write_blocked = false;
     if (set_peer_name(t->ssl, x) < 0) {
-        c->tls_reason = "invalid server name for TLS";
+        mcs_conn_tls_error(c, MCS_TLS_ERR_OTHER, "invalid server name for TLS");
         return -EINVAL;
     }
     if (x->resume && t->session)
@@ -345,8 +351,7 @@ static int tls_encode(struct mcs_conn *c)
         case TLS_CLOSED:
             return -ECONNRESET;
         default:
-            c->tls_reason = ERR_reason_error_string(err);
-            ERR_clear_error();
+            tls_failed(c, NULL, err);
             return -EPROTO;
         }
     }
@@ -379,8 +384,7 @@ static int tls_decode(struct mcs_conn *c)
         if (st == TLS_CLOSED)
             return -ECONNRESET; /* the server sent close_notify */
         /* TLS 1.3 servers refuse a client certificate after the handshake */
-        c->tls_reason = handshake_reason(t->ssl, err);
-        ERR_clear_error();
+        tls_failed(c, t->ssl, err);
         return -EPROTO;
     }
     if (t->write_blocked) {
