@@ -23,6 +23,7 @@ static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_cancel(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_cancel(struct mcs_conn *c, struct mcs_event *ev);
+static void conn_wake(struct mcs_conn *c, enum mcs_conn_wait why);
 
 enum mcs_kind mcs_cmd_kind(enum mcs_cmd cmd)
 {
@@ -126,6 +127,7 @@ static void conn_settle(struct mcs_conn *c)
         if (c->tp && c->tp->release)
             c->tp->release(c);
     }
+    conn_wake(c, MCS_WAIT_IDLE);
 }
 
 static void conn_wake(struct mcs_conn *c, enum mcs_conn_wait why)
@@ -681,7 +683,8 @@ static void pend_complete(struct mcs_conn *c)
     c->pend_len--;
 }
 
-/* A quiet meta request that got no response: a miss for mg. */
+/* A request closed out by "mn" without a response of its own: for mg, a
+ * miss. */
 static void pend_complete_silent(struct mcs_conn *c)
 {
     if (c->pend[c->pend_head].kind == MCS_KIND_MG)
@@ -710,9 +713,20 @@ static void count_meta_hit(struct mcs_conn *c, const struct mcs_pending *p,
         c->stats->misses++;
 }
 
+/* True when an "mn" is among the requests waiting for responses. */
+static bool pend_has_mn(const struct mcs_conn *c)
+{
+    for (uint32_t i = 0; i < c->pend_len; i++)
+        if (c->pend[(c->pend_head + i) % c->pend_cap].kind == MCS_KIND_MN)
+            return true;
+    return false;
+}
+
 /* Matches a response to the oldest request waiting for one, counting hits,
  * misses and errors and timing the request once it is complete. Quiet meta
- * requests answer only hits and errors; "mn" closes out those that did not. */
+ * requests answer only hits and errors, so without opaques a hit is given
+ * to the oldest quiet request; "mn" closes out every request before it,
+ * which puts the queue back in step whatever the guesses were. */
 static void conn_account(struct mcs_conn *c, enum mcs_res_type t)
 {
     count_error(c, t);
@@ -733,9 +747,15 @@ static void conn_account(struct mcs_conn *c, enum mcs_res_type t)
         pend_complete(c);
         return;
     case MCS_RES_MN:
+        if (!pend_has_mn(c))
+            return;
+        while (c->pend[c->pend_head].kind != MCS_KIND_MN)
+            pend_complete_silent(c);
+        pend_complete(c);
+        return;
     case MCS_RES_EN:
         while (c->pend_len > 1 && c->pend[c->pend_head].quiet)
-            pend_complete_silent(c);
+            pend_complete_silent(c); /* quiet requests never answer EN */
         p = &c->pend[c->pend_head];
         break;
     default:

@@ -40,7 +40,10 @@ enum mcs_conn_state {
 };
 
 /* What a coroutine waits for on this connection. */
-enum mcs_conn_wait { MCS_WAIT_NONE = 0, MCS_WAIT_CONNECT, MCS_WAIT_READ };
+enum mcs_conn_wait {
+    MCS_WAIT_NONE = 0, MCS_WAIT_CONNECT, MCS_WAIT_READ,
+    MCS_WAIT_IDLE,       /* until nothing is in flight (before a reconnect) */
+};
 
 struct mcs_conn;
 

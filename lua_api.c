@@ -153,7 +153,8 @@ static int push_req(lua_State *L, const struct mcs_req_spec *spec)
     uint64_t hash = 0;
     size_t len = mcs_req_format(line, sizeof(line), spec, &hash);
     if (len == 0)
-        return luaL_error(L, "mcs.%s: request too long (keys are at most %d bytes)",
+        return luaL_error(L, "mcs.%s: invalid request: keys are 1 to %d bytes with no "
+                             "spaces or control characters, and arguments must be given",
                           mcs_cmd_name(spec->cmd), MCS_KEY_MAX);
     struct mcs_req *r = lua_newuserdatauv(L, sizeof(*r) + len, 0);
     memset(r, 0, sizeof(*r));
@@ -396,15 +397,15 @@ static int mcslib_write_factory(lua_State *L)
     return 0;
 }
 
-/* Waits on conn for why, resuming in k (which retries the same call). */
+/* Waits on conn for why, resuming in k(ctx), which carries the call on. */
 static int wait_conn(lua_State *L, struct mcs_conn *c, enum mcs_conn_wait why,
-                     lua_KFunction k)
+                     lua_KFunction k, lua_KContext ctx)
 {
     struct mcs_co *co = mcs_lctx(L)->co;
     c->waiter = co;
     c->wait = why;
     co->state = MCS_CO_WAIT_IO;
-    return lua_yieldk(L, 0, 0, k);
+    return lua_yieldk(L, 0, ctx, k);
 }
 
 /* A standard workload's connection failed: yield, and the worker resets
@@ -476,7 +477,7 @@ static int read_conn(lua_State *L, struct mcs_conn *c, int ridx, bool custom,
     const char *base;
     int ret = mcs_conn_read(c, &r, &base);
     if (ret == 1)
-        return wait_conn(L, c, MCS_WAIT_READ, k);
+        return wait_conn(L, c, MCS_WAIT_READ, k, 0);
     if (ret < 0)
         return conn_failed(L, c, ret, custom);
     res_store(L, ru, c, &r, base);
@@ -516,15 +517,19 @@ static int mcslib_client_new(lua_State *L)
     struct mcs_lctx *lc = mcs_lctx(L);
     need_co(L, "client_new");
     const char *host = lc->run->default_host, *port = lc->run->default_port;
-    const char *sock = NULL;
+    const char *sock = lc->run->default_sock; /* unless host/port are given */
     int tls = -1; /* the default target's choice */
     if (lua_istable(L, 1)) {
         if (lua_getfield(L, 1, "tls") != LUA_TNIL)
             tls = lua_toboolean(L, -1);
-        if (lua_getfield(L, 1, "host") != LUA_TNIL)
+        if (lua_getfield(L, 1, "host") != LUA_TNIL) {
             host = luaL_tolstring(L, -1, NULL);
-        if (lua_getfield(L, 1, "port") != LUA_TNIL)
+            sock = NULL;
+        }
+        if (lua_getfield(L, 1, "port") != LUA_TNIL) {
             port = luaL_tolstring(L, -1, NULL);
+            sock = NULL;
+        }
         if (lua_getfield(L, 1, "sock") != LUA_TNIL)
             sock = luaL_tolstring(L, -1, NULL);
     }
@@ -559,33 +564,38 @@ static int client_gc(lua_State *L)
     return 0;
 }
 
+/* ctx 0: start a connect once the old socket's I/O is gone; ctx 1: the
+ * connect (and handshake) ended. Returns true, or false and the reason. */
 static int client_connect_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
-    struct mcs_client *c = check_client(L, 1);
-    if (c->conn->state == MCS_CONN_OPEN) {
+    struct mcs_conn *c = check_client(L, 1)->conn;
+    if (ctx == 0) {
+        if (!mcs_conn_idle(c))
+            return wait_conn(L, c, MCS_WAIT_IDLE, client_connect_k, 0);
+        int ret = mcs_conn_connect(c, NULL);
+        if (ret < 0) {
+            lua_pushboolean(L, 0);
+            lua_pushstring(L, strerror(-ret));
+            return 2;
+        }
+        return wait_conn(L, c, MCS_WAIT_CONNECT, client_connect_k, 1);
+    }
+    if (c->state == MCS_CONN_OPEN) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    if (ctx == 0 && c->conn->state != MCS_CONN_CONNECTING) {
-        int ret = mcs_conn_connect(c->conn, NULL);
-        if (ret < 0)
-            return push_errno(L, ret);
-    }
-    if (c->conn->state == MCS_CONN_CONNECTING)
-        return wait_conn(L, c->conn, MCS_WAIT_CONNECT, client_connect_k);
     lua_pushboolean(L, 0);
-    lua_pushstring(L, strerror(-(c->conn->err ? c->conn->err : -ENOTCONN)));
+    lua_pushstring(L, strerror(-(c->err ? c->err : -ENOTCONN)));
     return 2;
 }
 
+/* client_connect(c) -> true | false, reason; reconnects when connected. */
 static int mcslib_client_connect(lua_State *L)
 {
     struct mcs_client *c = check_client(L, 1);
     if (c->conn->state == MCS_CONN_OPEN)
         mcs_conn_close(c->conn);
-    if (!mcs_conn_idle(c->conn))
-        return push_errno(L, -EBUSY);
     return client_connect_k(L, LUA_OK, 0);
 }
 
@@ -649,7 +659,7 @@ static int client_readline_k(lua_State *L, int status, lua_KContext ctx)
     size_t len;
     int ret = mcs_conn_readline(c, &line, &len);
     if (ret == 1)
-        return wait_conn(L, c, MCS_WAIT_READ, client_readline_k);
+        return wait_conn(L, c, MCS_WAIT_READ, client_readline_k, 0);
     if (ret < 0)
         return push_errno(L, ret);
     lua_pushlstring(L, line, len);
@@ -1274,9 +1284,22 @@ int mcs_lua_load_script(lua_State *L, const struct mcs_run *run)
     return mcs_lua_pcall(L, 0, 0);
 }
 
+/* Tables nested deeper than this are taken for a cycle. */
+#define MCS_COPY_DEPTH 64
+
+static void copy_value(lua_State *from, int idx, lua_State *to, int depth);
+
 void mcs_lua_copy(lua_State *from, int idx, lua_State *to)
 {
+    copy_value(from, idx, to, 0);
+}
+
+static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
+{
+    if (depth > MCS_COPY_DEPTH)
+        luaL_error(from, "argument table nests more than %d deep (a cycle?)", MCS_COPY_DEPTH);
     idx = lua_absindex(from, idx);
+    luaL_checkstack(from, 4, "copying a table");
     luaL_checkstack(to, 4, "copying a table");
     switch (lua_type(from, idx)) {
     case LUA_TBOOLEAN:
@@ -1298,8 +1321,8 @@ void mcs_lua_copy(lua_State *from, int idx, lua_State *to)
         lua_newtable(to);
         lua_pushnil(from);
         while (lua_next(from, idx) != 0) {
-            mcs_lua_copy(from, -2, to);
-            mcs_lua_copy(from, -1, to);
+            copy_value(from, -2, to, depth + 1);
+            copy_value(from, -1, to, depth + 1);
             if (lua_isnil(to, -2))
                 lua_pop(to, 2); /* a key that cannot be copied */
             else

@@ -222,7 +222,7 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
     const char *proto = NULL;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (c >= O_TLS) {
             parse_tls_opt(o, c - O_TLS, optarg);
             continue;
@@ -302,6 +302,7 @@ static void setup_targets(struct mcs_run *run, struct mcs_opts *o)
     }
     run->default_host = o->host;
     run->default_port = o->port;
+    run->default_sock = o->sock;
     run->tls_opts = &o->tls;
     run->tls_target = run->plain_target;
     if (o->tls.enabled) {

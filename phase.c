@@ -85,10 +85,11 @@ static const char *phase_failure(struct mcs_run *run, struct mcs_worker **w, int
  * failed connects: after a few seconds in which every client of the phase
  * failed and no request completed, the run stops. */
 static bool server_unusable(struct mcs_run *run, struct mcs_worker **w, int n,
-                            double elapsed)
+                            double elapsed, bool ended)
 {
     char buf[512];
-    if (elapsed < MCS_CONNECT_GRACE_S || !phase_failure(run, w, n, buf, sizeof(buf)))
+    if ((elapsed < MCS_CONNECT_GRACE_S && !ended) ||
+        !phase_failure(run, w, n, buf, sizeof(buf)))
         return false;
     fprintf(stderr, "mcshredder: %s\n", buf);
     mcs_run_fail(run, MCS_EXIT_CONNECT);
@@ -147,7 +148,7 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
         if (now >= next_tick) {
             tick(run, w, n, (now - t0) / 1e9, run->interval_s, true);
             next_tick += interval;
-            if (!stopping && server_unusable(run, w, n, (now - t0) / 1e9)) {
+            if (!stopping && server_unusable(run, w, n, (now - t0) / 1e9, false)) {
                 stop_workers(w, n);
                 stopping = true;
             }
@@ -157,6 +158,8 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
         mcs_worker_join(w[i]);
     double elapsed = (mcs_now_ns() - t0) / 1e9;
     tick(run, w, n, elapsed, 0, false);
+    if (!atomic_load(&run->halt))
+        server_unusable(run, w, n, elapsed, true); /* a phase shorter than the grace */
     finish(run, w, n, elapsed);
     return 0;
 }

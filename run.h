@@ -77,6 +77,7 @@ struct mcs_run {
     int nworkers;
     const char *default_host; /* for mcs.client_new without a host */
     const char *default_port;
+    const char *default_sock;  /* --sock */
 };
 
 /* Runs one phase (mcs.shredder): phase.c. */
