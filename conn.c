@@ -367,7 +367,8 @@ static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool nor
     struct mcs_pending *p = pend_push(c);
     if (p == NULL)
         return -ENOMEM;
-    *p = (struct mcs_pending){ .kind = kind, .quiet = quiet, .nkeys = nkeys };
+    *p = (struct mcs_pending){ .kind = kind, .quiet = quiet, .nkeys = nkeys,
+                               .intended_ns = c->intended_ns };
     c->pend_unsent++;
     return 0;
 }
@@ -674,11 +675,25 @@ static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
     conn_wake(c, MCS_WAIT_READ);
 }
 
+static uint64_t elapsed(uint64_t from, uint64_t to)
+{
+    return to > from ? to - from : 0;
+}
+
+/* Closed loop: latency is flush to response. Open loop: from the slot the
+ * schedule gave the run, so a stalled server shows in the numbers even for
+ * requests that could not be sent on time (coordinated omission); the raw
+ * flush-to-response time is kept as the service time. */
 static void pend_complete(struct mcs_conn *c)
 {
     struct mcs_pending *p = &c->pend[c->pend_head];
-    uint64_t ns = c->rtime_ns > p->t_ns ? c->rtime_ns - p->t_ns : 0;
-    mcs_stats_record(c->stats, p->kind, ns);
+    uint64_t svc = elapsed(p->t_ns, c->rtime_ns);
+    if (p->intended_ns) {
+        mcs_stats_record(c->stats, p->kind, elapsed(p->intended_ns, c->rtime_ns));
+        mcs_stats_record_service(c->stats, svc);
+    } else {
+        mcs_stats_record(c->stats, p->kind, svc);
+    }
     c->pend_head = (c->pend_head + 1) % c->pend_cap;
     c->pend_len--;
 }

@@ -25,6 +25,7 @@ struct mcs_event {
 /* A request written and not yet answered. */
 struct mcs_pending {
     uint64_t t_ns;       /* when it was flushed */
+    uint64_t intended_ns; /* open loop: its run's slot in the schedule */
     uint8_t kind;        /* enum mcs_kind */
     uint8_t quiet;       /* meta q: may get no response */
     uint16_t nkeys;      /* get family: keys asked for */
@@ -112,6 +113,7 @@ struct mcs_conn {
     struct mcs_pending *pend;    /* ring of requests awaiting responses */
     uint32_t pend_head, pend_len, pend_cap;
     uint32_t pend_unsent;        /* newest entries not flushed yet */
+    uint64_t intended_ns;        /* the current run's slot; 0: closed loop */
 
     bool orphaned;               /* its owner is gone: free when idle */
     bool busy;                   /* used since the last idle sweep */

@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "asserts.h"
 #include "lua_api.h"
 #include "target.h"
 #include "tls.h"
@@ -1013,6 +1014,76 @@ static int mcslib_out_wait(lua_State *L)
     return lua_yield(L, 0);
 }
 
+/* --- tests: TAP and assertions --- */
+
+static struct mcs_run *need_config(lua_State *L, const char *fn);
+
+static int mcslib_plan(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n > 0, 1, "the plan must be a positive number of tests");
+    mcs_tap_plan(&mcs_lctx(L)->run->tap, (int)n);
+    return 0;
+}
+
+/* ok(cond [, name]) -> cond */
+static int mcslib_ok(lua_State *L)
+{
+    bool ok = lua_toboolean(L, 1);
+    mcs_tap_ok(&mcs_lctx(L)->run->tap, ok, luaL_optstring(L, 2, NULL));
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+/* is(got, expected [, name]) -> equal; says what differed when not. */
+static int mcslib_is(lua_State *L)
+{
+    struct mcs_tap *t = &mcs_lctx(L)->run->tap;
+    bool ok = lua_compare(L, 1, 2, LUA_OPEQ);
+    mcs_tap_ok(t, ok, luaL_optstring(L, 3, NULL));
+    if (!ok) {
+        lua_pushfstring(L, "     got: %s\nexpected: %s", luaL_tolstring(L, 1, NULL),
+                        luaL_tolstring(L, 2, NULL));
+        mcs_tap_diag(t, lua_tostring(L, -1));
+    }
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+static int mcslib_diag(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    mcs_tap_diag(&mcs_lctx(L)->run->tap, lua_tostring(L, -1));
+    return 0;
+}
+
+/* assert(expr): checked against the results at the end, like --assert. */
+static int mcslib_assert(lua_State *L)
+{
+    struct mcs_run *run = need_config(L, "assert");
+    char err[256];
+    struct mcs_assert *a = mcs_assert_parse(luaL_checkstring(L, 1), err, sizeof(err));
+    if (a == NULL)
+        return luaL_argerror(L, 1, err);
+    struct mcs_assert **na = realloc(run->asserts, (run->nasserts + 1) * sizeof(*na));
+    if (na == NULL) {
+        free(a);
+        return luaL_error(L, "out of memory");
+    }
+    run->asserts = na;
+    run->asserts[run->nasserts++] = a;
+    return 0;
+}
+
 /* --- config: threads, workloads, phases --- */
 
 static struct mcs_run *need_config(lua_State *L, const char *fn)
@@ -1117,6 +1188,13 @@ static void parse_wl_opts(lua_State *L, int t, int nthreads, struct mcs_wl_opts 
     if (o->period_ns == 0 && rate != 0)
         o->period_ns = 1;
     o->start_step_ns = o->period_ns / o->clients;
+    if (lua_getfield(L, t, "arrival") != LUA_TNIL) {
+        const char *a = lua_tostring(L, -1);
+        if (a == NULL || (strcmp(a, "poisson") != 0 && strcmp(a, "uniform") != 0))
+            luaL_error(L, "option 'arrival' must be \"uniform\" or \"poisson\"");
+        o->poisson = strcmp(a, "poisson") == 0;
+    }
+    lua_pop(L, 1);
     o->reconn_every = (uint32_t)opt_field(L, t, "reconn_every", 0, 0);
     lua_Integer limit = opt_field(L, t, "limit", 0, 0);
     if (limit > 0)
@@ -1163,6 +1241,8 @@ static int add_workload(lua_State *L, bool custom)
     }
     struct mcs_workload *wl = workload_new(L, run, name);
     wl->custom = custom;
+    if (o.period_ns) /* the schedule's total rate of runs */
+        wl->target_runs_per_s = 1e9 * o.clients * n / (double)o.period_ns;
     int arg = lua_isnoneornil(L, 3) ? 0 : 3;
     for (int i = 0; i < n; i++)
         mcs_worker_add(ws[i], L, wl, &o, arg, init);
@@ -1223,6 +1303,8 @@ static const luaL_Reg mcs_funcs[] = {
     { "client_write_factory", mcslib_client_write_factory },
     { "client_flush", mcslib_client_flush },
     { "client_write_mgres_to_ms", mcslib_client_write_mgres_to_ms },
+    { "plan", mcslib_plan }, { "ok", mcslib_ok }, { "is", mcslib_is },
+    { "diag", mcslib_diag }, { "assert", mcslib_assert },
     { NULL, NULL }
 };
 

@@ -12,8 +12,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include <lauxlib.h>
+#include <lualib.h>
 
+#include "compare_script.h"
 #include "default_script.h"
+#include "asserts.h"
 #include "lua_api.h"
 #include "report.h"
 #include "target.h"
@@ -63,12 +66,21 @@ static void usage(FILE *f)
 "  --ratio SET:GET        set to get ratio (default 1:9)\n"
 "  --value-size BYTES     value size for sets (default 100)\n"
 "  --pipeline N           requests per round trip (default 1)\n"
-"  --rate N               total requests per second, 0 = unlimited (default 0)\n"
+"  --rate N               total requests per second, 0 = unlimited (default 0);\n"
+"                         with a rate, latency counts from each request's slot\n"
+"                         in the schedule (open loop), service time separately\n"
+"  --arrival uniform|poisson  spacing of the scheduled requests (default uniform)\n"
 "  --proto meta|text      meta (mg/ms) or classic text (get/set) (default meta)\n"
 "\n"
 "Scripts:\n"
 "  --conf FILE            Lua script: its config(args) sets up and runs the test\n"
 "  --arg K=V,K2,...       the args table passed to config (K2 alone means true)\n"
+"\n"
+"Checks (for CI):\n"
+"  --assert EXPR          fail (exit 1) unless EXPR holds at the end, e.g.\n"
+"                         'p99<2ms', 'errors==0', 'hit_ratio>=90%%',\n"
+"                         'ops_per_sec>100000', 'rate_achieved_ratio>=0.9',\n"
+"                         'NAME:p99<1ms' for one workload (docs/ci.md)\n"
 "\n"
 "Output:\n"
 "  --json FILE            write the results as JSON (docs/json.md)\n"
@@ -173,6 +185,18 @@ static void check_builtin_values(struct mcs_opts *o, char *ratio, const char *pr
         die_usage("--proto: expected meta or text, got '%s'%s", proto, "");
 }
 
+static void add_assert(struct mcs_run *run, const char *expr)
+{
+    char err[256];
+    struct mcs_assert *a = mcs_assert_parse(expr, err, sizeof(err));
+    if (a == NULL)
+        die_usage("--assert '%s': %s", expr, err);
+    run->asserts = realloc(run->asserts, (run->nasserts + 1) * sizeof(*run->asserts));
+    if (run->asserts == NULL)
+        die_usage("out of memory%s%s", "", "");
+    run->asserts[run->nasserts++] = a;
+}
+
 /* The TLS options, in the order of their enum after O_TLS. */
 static void parse_tls_opt(struct mcs_opts *o, int which, const char *arg)
 {
@@ -193,7 +217,7 @@ static void parse_tls_opt(struct mcs_opts *o, int which, const char *arg)
 
 static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run *run)
 {
-    enum { O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
+    enum { O_ASSERT = 200, O_ARRIVAL, O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
            O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
            O_INTERVAL, O_QUIET, O_HELP, O_VERSION, O_TLS, O_TLS_CA, O_TLS_CERT,
            O_TLS_KEY, O_TLS_SNI, O_TLS_INSECURE, O_TLS_MIN, O_TLS_MAX, O_TLS_CIPHERS,
@@ -208,6 +232,7 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
         { "proto", 1, 0, O_PROTO }, { "json", 1, 0, O_JSON },
         { "interval", 1, 0, O_INTERVAL }, { "quiet", 0, 0, O_QUIET },
         { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION },
+        { "assert", 1, 0, O_ASSERT }, { "arrival", 1, 0, O_ARRIVAL },
         { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA }, { "tls-cert", 1, 0, O_TLS_CERT },
         { "tls-key", 1, 0, O_TLS_KEY }, { "tls-sni", 1, 0, O_TLS_SNI },
         { "tls-insecure", 0, 0, O_TLS_INSECURE }, { "tls-min", 1, 0, O_TLS_MIN },
@@ -254,6 +279,12 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
                 die_usage("--interval: at least 10ms, got '%s'%s", optarg, "");
             break;
         case O_QUIET: run->quiet = true; break;
+        case O_ASSERT: add_assert(run, optarg); break;
+        case O_ARRIVAL:
+            if (strcmp(optarg, "uniform") != 0 && strcmp(optarg, "poisson") != 0)
+                die_usage("--arrival: expected uniform or poisson, got '%s'%s", optarg, "");
+            set_builtin(o, "arrival", optarg);
+            break;
         case 'h': case O_HELP: o->help = true; break;
         case O_VERSION: printf("mcshredder %s\n", PACKAGE_VERSION); exit(0);
         case ':': die_usage("option '%s' needs a value%s", argv[optind - 1], "");
@@ -398,9 +429,10 @@ static void report(struct mcs_run *run, const struct mcs_opts *o)
         wl[n++] = (struct mcs_report_wl){ .name = w->name, .phase = w->phase,
                                           .duration_s = w->duration_s, .stats = &w->total };
     }
-    /* a server that was never reached gets its one error line, no table */
+    /* a server that was never reached gets its one error line, no table;
+     * a TAP script keeps stdout for its tests */
     if (n > 0 && atomic_load(&run->exit_code) != MCS_EXIT_CONNECT)
-        mcs_report_summary(stdout, wl, n, run->total_duration_s);
+        mcs_report_summary(run->tap.used ? stderr : stdout, wl, n, run->total_duration_s);
     if (o->json) {
         int ret = mcs_report_json(o->json, wl, n, run->total_duration_s);
         if (ret < 0) {
@@ -411,8 +443,22 @@ static void report(struct mcs_run *run, const struct mcs_opts *o)
     free(wl);
 }
 
+/* Assertions and TAP tests decide between exit codes 0 and 1. */
+static void run_checks(struct mcs_run *run)
+{
+    if (atomic_load(&run->exit_code) >= MCS_EXIT_USAGE)
+        return; /* the run did not happen as asked: checks would mislead */
+    if (mcs_assert_check_all(run->asserts, run->nasserts, run, stderr) > 0)
+        mcs_run_fail(run, MCS_EXIT_FAIL);
+    if (!mcs_tap_finish(&run->tap))
+        mcs_run_fail(run, MCS_EXIT_FAIL);
+}
+
 static void run_free(struct mcs_run *run)
 {
+    for (int i = 0; i < run->nasserts; i++)
+        free(run->asserts[i]);
+    free(run->asserts);
     for (int i = 0; i < run->nworkers; i++) {
         mcs_worker_free(run->workers[i]);
         free(run->workers[i]);
@@ -432,14 +478,42 @@ static void run_free(struct mcs_run *run)
     pthread_mutex_destroy(&run->out.lock);
 }
 
+/* `mcshredder compare BASE.json NEW.json [--tolerance 5%]`: runs the
+ * built-in scripts/compare.lua with the arguments in `arg`; its return
+ * value is the exit code. */
+static int compare_main(int argc, char **argv)
+{
+    lua_State *L = luaL_newstate();
+    if (L == NULL)
+        return MCS_EXIT_FAIL;
+    luaL_openlibs(L);
+    lua_createtable(L, argc, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    lua_setglobal(L, "arg");
+    int code = MCS_EXIT_USAGE;
+    if (luaL_loadbuffer(L, mcs_compare_script, sizeof(mcs_compare_script) - 1,
+                        "=compare.lua") != LUA_OK || mcs_lua_pcall(L, 0, 1) != LUA_OK)
+        fprintf(stderr, "mcshredder compare: %s\n", lua_tostring(L, -1));
+    else
+        code = (int)luaL_optinteger(L, -1, 0);
+    lua_close(L);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "compare") == 0)
+        return compare_main(argc - 1, argv + 1);
     static struct mcs_run run;
     struct mcs_opts o = { .host = "127.0.0.1", .port = "11211" };
     static struct mcs_lctx lctx;
     char nthreads[16];
 
     run.interval_s = 1;
+    mcs_tap_init(&run.tap);
     run.wl_tail = &run.workloads;
     snprintf(nthreads, sizeof(nthreads), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
     set_builtin(&o, "threads", nthreads);
@@ -464,6 +538,7 @@ int main(int argc, char **argv)
     raise_nofile();
     run_config(&run, &o);
     report(&run, &o);
+    run_checks(&run);
     if (atomic_load(&run.interrupted))
         fprintf(stderr, "mcshredder: interrupted; the results cover the time it ran\n");
     int code = atomic_load(&run.exit_code);

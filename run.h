@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <lua.h>
 #include "stats.h"
+#include "tap.h"
 
 /* Exit codes (docs/cli.md). */
 enum {
@@ -36,6 +37,7 @@ struct mcs_workload {
     int phase;               /* 1-based */
     double duration_s;       /* wall time of its phase */
     bool custom;             /* add_custom: no connection of its own */
+    double target_runs_per_s;   /* rate-limited: runs per second; 0: none */
     struct mcs_stats interval;  /* since the last live line */
     struct mcs_stats total;
     struct mcs_workload *next;
@@ -50,6 +52,7 @@ struct mcs_out {
 };
 
 struct mcs_worker;
+struct mcs_assert;
 struct mcs_transport;
 struct mcs_tls_ctx;
 
@@ -78,6 +81,9 @@ struct mcs_run {
     const char *default_host; /* for mcs.client_new without a host */
     const char *default_port;
     const char *default_sock;  /* --sock */
+    struct mcs_tap tap;        /* mcs.plan / mcs.ok output */
+    struct mcs_assert **asserts; /* --assert and mcs.assert, checked at the end */
+    int nasserts;
 };
 
 /* Runs one phase (mcs.shredder): phase.c. */

@@ -77,12 +77,14 @@ void mcs_stats_free(struct mcs_stats *s)
     }
     mcs_hist_free(s->tls_hs);
     s->tls_hs = NULL;
+    mcs_hist_free(s->svc);
+    s->svc = NULL;
 }
 
 void mcs_stats_reset(struct mcs_stats *s)
 {
     struct mcs_hist *lat[MCS_KIND_MAX];
-    struct mcs_hist *hs = s->tls_hs;
+    struct mcs_hist *hs = s->tls_hs, *svc = s->svc;
 
     memcpy(lat, s->lat, sizeof(lat));
     memset(s, 0, sizeof(*s));
@@ -94,6 +96,9 @@ void mcs_stats_reset(struct mcs_stats *s)
     s->tls_hs = hs;
     if (hs != NULL)
         mcs_hist_reset(hs);
+    s->svc = svc;
+    if (svc != NULL)
+        mcs_hist_reset(svc);
 }
 
 /* dst += src for one histogram, allocating dst as needed. */
@@ -123,6 +128,10 @@ int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src)
     dst->bytes_out += src->bytes_out;
     dst->connects += src->connects;
     dst->reconnects += src->reconnects;
+    dst->runs += src->runs;
+    dst->late_runs += src->late_runs;
+    if (src->lag_max_ns > dst->lag_max_ns)
+        dst->lag_max_ns = src->lag_max_ns;
     dst->tls_handshakes += src->tls_handshakes;
     dst->tls_resumed += src->tls_resumed;
     for (int e = 0; e < MCS_TLS_ERR_MAX; e++)
@@ -131,17 +140,27 @@ int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src)
     for (int k = 0; k < MCS_KIND_MAX; k++)
         if (hist_merge(&dst->lat[k], src->lat[k]) < 0)
             ret = -ENOMEM;
-    if (hist_merge(&dst->tls_hs, src->tls_hs) < 0)
+    if (hist_merge(&dst->tls_hs, src->tls_hs) < 0 || hist_merge(&dst->svc, src->svc) < 0)
         ret = -ENOMEM;
     return ret;
 }
 
+static void hist_record(struct mcs_hist **h, uint64_t ns)
+{
+    if (*h == NULL)
+        *h = mcs_hist_new();
+    if (*h != NULL)
+        mcs_hist_record(*h, ns);
+}
+
 void mcs_stats_record_handshake(struct mcs_stats *s, uint64_t ns)
 {
-    if (s->tls_hs == NULL)
-        s->tls_hs = mcs_hist_new();
-    if (s->tls_hs != NULL)
-        mcs_hist_record(s->tls_hs, ns);
+    hist_record(&s->tls_hs, ns);
+}
+
+void mcs_stats_record_service(struct mcs_stats *s, uint64_t ns)
+{
+    hist_record(&s->svc, ns);
 }
 
 void mcs_stats_record(struct mcs_stats *s, enum mcs_kind k, uint64_t ns)

@@ -61,6 +61,12 @@ struct mcs_stats {
     uint64_t connects;              /* successful connects, first ones too */
     uint64_t reconnects;            /* connects after the first, per client */
     struct mcs_hist *lat[MCS_KIND_MAX];  /* allocated on first use */
+    /* Rate-limited (open loop) workloads: lat[] is measured from each run's
+     * intended start; svc is the raw service time, flush to response. */
+    struct mcs_hist *svc;
+    uint64_t runs;                  /* workload function calls completed */
+    uint64_t late_runs;             /* started over 1 ms after their slot */
+    uint64_t lag_max_ns;            /* the latest a run started */
     uint64_t tls_handshakes;        /* completed, resumed ones included */
     uint64_t tls_resumed;
     uint64_t tls_errors[MCS_TLS_ERR_MAX];
@@ -74,6 +80,8 @@ void mcs_stats_reset(struct mcs_stats *s);     /* zero, keep histograms */
 int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src);
 /* Counts one completed request of kind k that took ns nanoseconds. */
 void mcs_stats_record(struct mcs_stats *s, enum mcs_kind k, uint64_t ns);
+/* Counts one raw service time of an open-loop request. */
+void mcs_stats_record_service(struct mcs_stats *s, uint64_t ns);
 /* Counts one TLS handshake time. */
 void mcs_stats_record_handshake(struct mcs_stats *s, uint64_t ns);
 uint64_t mcs_stats_ops(const struct mcs_stats *s);      /* all kinds */

@@ -2,6 +2,7 @@
  * their I/O becomes SQEs submitted in one io_uring_enter per iteration, and
  * CQEs wake the coroutines that waited on them. */
 #include <malloc.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #define MCS_RING_ENTRIES 4096
 #define MCS_BACKOFF_MIN_MS 10
 #define MCS_BACKOFF_MAX_MS 1000
+/* A run that starts this much after its slot counts as late. */
+#define MCS_LATE_NS 1000000ULL
 
 static void co_continue(struct mcs_co *co);
 
@@ -214,6 +217,7 @@ static bool co_after_run(struct mcs_co *co)
 {
     const struct mcs_wl_opts *o = &co->slot->opts;
     co->backoff_ms = 0; /* a whole run worked: the next error backs off afresh */
+    co->slot->cur.runs++;
     if (co->custom || co->w->stopping) {
         co_finish(co);
         return false;
@@ -234,6 +238,33 @@ static bool co_after_run(struct mcs_co *co)
     return false;
 }
 
+/* The gap to the next slot: the period, or with Poisson arrivals an
+ * exponentially distributed gap of that mean. */
+static uint64_t co_next_gap(struct mcs_co *co, uint64_t period)
+{
+    if (!co->slot->opts.poisson)
+        return period;
+    co->rng ^= co->rng << 13;
+    co->rng ^= co->rng >> 7;
+    co->rng ^= co->rng << 17;
+    double u = ((co->rng >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    return (uint64_t)(-log(u) * (double)period);
+}
+
+/* Open loop: notes how late the run starts after its slot; its requests
+ * are timed from the slot. */
+static void co_start_slot(struct mcs_co *co, uint64_t period)
+{
+    struct mcs_stats *st = &co->slot->cur;
+    uint64_t slot = co->next_run_ns, lag = co->w->now_ns - slot;
+    if (lag > MCS_LATE_NS)
+        st->late_runs++;
+    if (lag > st->lag_max_ns)
+        st->lag_max_ns = lag;
+    co->conn->intended_ns = slot;
+    co->next_run_ns += co_next_gap(co, period);
+}
+
 /* Starts a run unless the rate limit says to wait. */
 static bool co_begin_run(struct mcs_co *co)
 {
@@ -248,7 +279,8 @@ static bool co_begin_run(struct mcs_co *co)
             co_arm_timer(co, co->next_run_ns, IORING_TIMEOUT_ABS, MCS_CO_TIMER);
             return false;
         }
-        co->next_run_ns += period;
+        if (co->conn)
+            co_start_slot(co, period);
     }
     lua_rawgeti(co->L, LUA_REGISTRYINDEX, co->func_ref);
     if (co->arg_ref != LUA_NOREF)
@@ -395,6 +427,8 @@ static struct mcs_co *co_new(struct mcs_worker *w, struct mcs_slot *s, int index
     co->ev_poll = (struct mcs_event){ .cb = co_on_timer, .ctx = co };
     co->func_ref = co->arg_ref = co->L_ref = LUA_NOREF;
     co->runs_left = s->opts.limit;
+    co->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)w->id << 32) ^ (uint64_t)index;
+    co->rng = co->rng ? co->rng : 1;
     co->reconn_left = s->opts.reconn_every;
     w->cos[w->ncos++] = co;
     return co;

@@ -33,6 +33,7 @@ struct mcs_wl_opts {
     int64_t limit;           /* runs per client; 0 = unlimited */
     uint32_t reconn_every;   /* runs per connection; 0 = never */
     bool custom;             /* add_custom: no connection of its own */
+    bool poisson;            /* random (Poisson) arrivals, else evenly spaced */
     const struct mcs_target *target;  /* where its connections go */
 };
 
@@ -72,7 +73,8 @@ struct mcs_co {
     bool yielded;             /* the current run waited for something */
     int64_t runs_left;        /* 0 = unlimited */
     uint32_t reconn_left;
-    uint64_t next_run_ns;
+    uint64_t next_run_ns;     /* the next run's slot in the schedule */
+    uint64_t rng;             /* xorshift state for Poisson arrivals */
     uint32_t backoff_ms;
     struct mcs_event ev_timer, ev_poll;
     struct __kernel_timespec ts;

@@ -1,8 +1,8 @@
 -- default.lua: the built-in workload, run when mcshredder gets no --conf.
 -- Its settings come from the command line flags, passed in as args:
 -- threads, clients (per thread), duration, keys, set_ratio, get_ratio,
--- value_size, pipeline, rate (total requests/s, 0 = unlimited), proto,
--- key_prefix.
+-- value_size, pipeline, rate (total requests/s, 0 = unlimited), arrival
+-- (uniform or poisson, with a rate), proto, key_prefix.
 
 local function num(args, name, default)
     local v = tonumber(args[name])
@@ -29,7 +29,8 @@ function config(args)
         rate_limit = math.max(1, rate // depth)
     end
     mcs.add(threads, { func = "mixed", clients = num(args, "clients", 25) * nthreads,
-                       rate_limit = rate_limit, init = true }, args)
+                       rate_limit = rate_limit, init = true,
+                       arrival = args.arrival or "uniform" }, args)
     mcs.shredder(threads, num(args, "duration", 10))
 end
 
