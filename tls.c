@@ -415,10 +415,14 @@ static bool tls_idle(struct mcs_conn *c)
 static void tls_release(struct mcs_conn *c)
 {
     struct mcs_tls_conn *t = c->tls;
-    if (t && t->ssl) {
-        SSL_free(t->ssl); /* frees the BIO too */
-        t->ssl = NULL;
-    }
+    if (t == NULL || t->ssl == NULL)
+        return;
+    /* OpenSSL marks a session not resumable when an SSL is freed without a
+     * shutdown; a peer that said goodbye ended it properly, so say so. */
+    if (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN)
+        SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(t->ssl); /* frees the BIO too */
+    t->ssl = NULL;
 }
 
 static void tls_destroy(struct mcs_conn *c)
