@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "report.h"
+#include "series.h"
 
 /* ---- formatting helpers ---- */
 
@@ -450,6 +451,32 @@ static int json_stats(struct jw *w, const struct mcs_stats *s, double duration_s
     return 0;
 }
 
+/* The workload's time series: one object per interval. */
+static void json_intervals(struct jw *w, const struct mcs_series *s)
+{
+    jw_open(w, "intervals", '[');
+    for (size_t i = 0; s != NULL && i < s->n; i++) {
+        const struct mcs_interval_row *r = &s->rows[i];
+        jw_open(w, NULL, '{');
+        jw_num(w, "t_s", r->t_s);
+        jw_num(w, "len_s", r->len_s);
+        jw_u64(w, "ops", r->ops);
+        jw_num(w, "ops_per_sec", r->len_s > 0 ? r->ops / r->len_s : 0);
+        jw_u64(w, "errors", r->errors);
+        jw_u64(w, "hits", r->hits);
+        jw_u64(w, "misses", r->misses);
+        jw_open(w, "latency_us", '{');
+        jw_us(w, "p50", r->p50_ns);
+        jw_us(w, "p90", r->p90_ns);
+        jw_us(w, "p99", r->p99_ns);
+        jw_us(w, "p999", r->p999_ns);
+        jw_us(w, "max", r->max_ns);
+        jw_close(w, '}');
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+}
+
 static int json_write(FILE *f, const struct mcs_report_wl *wl, int n,
                       double total_duration_s)
 {
@@ -468,6 +495,7 @@ static int json_write(FILE *f, const struct mcs_report_wl *wl, int n,
         jw_member(&w, "phase");
         fprintf(f, "%d", wl[i].phase);
         ret = json_stats(&w, wl[i].stats, wl[i].duration_s);
+        json_intervals(&w, wl[i].series);
         jw_close(&w, '}');
         if (ret == 0)
             ret = mcs_stats_add(&tot, wl[i].stats);
@@ -484,11 +512,11 @@ static int json_write(FILE *f, const struct mcs_report_wl *wl, int n,
     return ret;
 }
 
-/* Writes to f and closes it; the first error wins. */
-static int json_finish(FILE *f, const struct mcs_report_wl *wl, int n,
-                       double total_duration_s, bool sync)
+/* Writes to f with fn and closes f; the first error wins. */
+static int write_finish(FILE *f, int (*fn)(FILE *f, void *ctx), void *ctx,
+                        bool sync)
 {
-    int ret = json_write(f, wl, n, total_duration_s);
+    int ret = fn(f, ctx);
 
     if (fflush(f) != 0 && ret == 0)
         ret = errno ? -errno : -EIO;
@@ -511,8 +539,8 @@ static bool is_special(const char *path)
 
 /* Written to "<path>.tmp.<pid>" then renamed, so a reader of path sees
  * either the old file or the whole new one. */
-int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
-                    double total_duration_s)
+int mcs_report_write_file(const char *path, int (*fn)(FILE *f, void *ctx),
+                          void *ctx)
 {
     size_t len = strlen(path) + 32;
     char *tmp = NULL;
@@ -523,7 +551,7 @@ int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
         f = fopen(path, "w");
         if (f == NULL)
             return -errno;
-        return json_finish(f, wl, n, total_duration_s, false);
+        return write_finish(f, fn, ctx, false);
     }
     tmp = malloc(len);
     if (tmp == NULL)
@@ -540,7 +568,7 @@ int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
         close(fd);
         goto out_unlink;
     }
-    ret = json_finish(f, wl, n, total_duration_s, true);
+    ret = write_finish(f, fn, ctx, true);
     if (ret == 0 && rename(tmp, path) != 0)
         ret = -errno;
 out_unlink:
@@ -549,4 +577,23 @@ out_unlink:
 out:
     free(tmp);
     return ret;
+}
+
+struct json_args {
+    const struct mcs_report_wl *wl;
+    int n;
+    double total_duration_s;
+};
+
+static int json_write_cb(FILE *f, void *ctx)
+{
+    const struct json_args *a = ctx;
+    return json_write(f, a->wl, a->n, a->total_duration_s);
+}
+
+int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
+                    double total_duration_s)
+{
+    struct json_args a = { wl, n, total_duration_s };
+    return mcs_report_write_file(path, json_write_cb, &a);
 }

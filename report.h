@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include "stats.h"
 
+struct mcs_series;
+
 /* One workload's results, as the main thread holds them. */
 struct mcs_report_wl {
     const char *name;        /* the workload's func name */
     int phase;               /* 1-based mcs.shredder call it ran in */
     double duration_s;       /* wall time of its phase */
     const struct mcs_stats *stats;
+    const struct mcs_series *series;  /* its intervals (series.h); may be NULL */
 };
 
 /* One line: elapsed time, ops/s, hit ratio, p50/p99 (all kinds merged),
@@ -26,5 +29,12 @@ void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
 /* Writes the JSON result (schema in docs/json.md). 0, or -errno. */
 int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
                     double total_duration_s);
+
+/* Writes path with fn(f, ctx) (fn returns 0 or -errno) so that readers see
+ * the old file or the whole new one: to "<path>.tmp.<pid>", fsync'd, then
+ * renamed over path. A path that exists and is not a regular file (a pipe,
+ * /dev/stdout) is written directly. 0, or the first -errno. */
+int mcs_report_write_file(const char *path, int (*fn)(FILE *f, void *ctx),
+                          void *ctx);
 
 #endif
