@@ -817,8 +817,10 @@ static int mcslib_res_value(lua_State *L)
 {
     struct mcs_resud *ru = check_res(L, 1);
     const char *v = res_value(L, ru, "res_value");
-    if (v == NULL)
-        return 0;
+    if (v == NULL) {
+        lua_pushnil(L);
+        return 1;
+    }
     lua_pushlstring(L, v, ru->r.vlen);
     return 1;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -17,6 +18,7 @@
 #include "compare_script.h"
 #include "default_script.h"
 #include "asserts.h"
+#include "hdrlog.h"
 #include "lua_api.h"
 #include "report.h"
 #include "target.h"
@@ -24,7 +26,7 @@
 #include "worker.h"
 
 struct mcs_opts {
-    const char *host, *port, *sock, *conf, *arg, *json;
+    const char *host, *port, *sock, *conf, *arg, *json, *csv, *hdr_log;
     const char *builtin[16][2];  /* built-in workload settings: name, value */
     int nbuiltin;
     bool help;
@@ -84,6 +86,8 @@ static void usage(FILE *f)
 "\n"
 "Output:\n"
 "  --json FILE            write the results as JSON (docs/json.md)\n"
+"  --csv FILE             write one row per workload and interval (docs/hdrlog.md)\n"
+"  --hdr-log FILE         HdrHistogram interval log of latencies (docs/hdrlog.md)\n"
 "  --interval SECS        live line period (default 1)\n"
 "  --quiet                no live line\n"
 "  --help, --version\n"
@@ -217,7 +221,7 @@ static void parse_tls_opt(struct mcs_opts *o, int which, const char *arg)
 
 static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run *run)
 {
-    enum { O_ASSERT = 200, O_ARRIVAL, O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
+    enum { O_ASSERT = 200, O_ARRIVAL, O_CSV, O_HDR_LOG, O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
            O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
            O_INTERVAL, O_QUIET, O_HELP, O_VERSION, O_TLS, O_TLS_CA, O_TLS_CERT,
            O_TLS_KEY, O_TLS_SNI, O_TLS_INSECURE, O_TLS_MIN, O_TLS_MAX, O_TLS_CIPHERS,
@@ -233,6 +237,7 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
         { "interval", 1, 0, O_INTERVAL }, { "quiet", 0, 0, O_QUIET },
         { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION },
         { "assert", 1, 0, O_ASSERT }, { "arrival", 1, 0, O_ARRIVAL },
+        { "csv", 1, 0, O_CSV }, { "hdr-log", 1, 0, O_HDR_LOG },
         { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA }, { "tls-cert", 1, 0, O_TLS_CERT },
         { "tls-key", 1, 0, O_TLS_KEY }, { "tls-sni", 1, 0, O_TLS_SNI },
         { "tls-insecure", 0, 0, O_TLS_INSECURE }, { "tls-min", 1, 0, O_TLS_MIN },
@@ -274,6 +279,8 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
         case O_RATE: parse_int("rate", optarg, 0, INT64_MAX / 2); set_builtin(o, "rate", optarg); break;
         case O_PROTO: proto = optarg; set_builtin(o, "proto", optarg); break;
         case O_JSON: o->json = optarg; break;
+        case O_CSV: o->csv = optarg; break;
+        case O_HDR_LOG: o->hdr_log = optarg; break;
         case O_INTERVAL: run->interval_s = parse_duration("interval", optarg);
             if (run->interval_s < 0.01)
                 die_usage("--interval: at least 10ms, got '%s'%s", optarg, "");
@@ -419,6 +426,27 @@ static void run_config(struct mcs_run *run, const struct mcs_opts *o)
     }
 }
 
+static void report_written(struct mcs_run *run, const char *path, int ret)
+{
+    if (ret < 0) {
+        fprintf(stderr, "mcshredder: cannot write %s: %s\n", path, strerror(-ret));
+        mcs_run_fail(run, MCS_EXIT_FAIL);
+    }
+}
+
+/* The HdrHistogram log starts with the run, so its times line up. */
+static void open_hdrlog(struct mcs_run *run, const char *path)
+{
+    char err[256];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    run->hdrlog = mcs_hdrlog_open(path, now.tv_sec + now.tv_nsec / 1e9, err, sizeof(err));
+    if (run->hdrlog == NULL) {
+        fprintf(stderr, "mcshredder: --hdr-log %s: %s\n", path, err);
+        exit(MCS_EXIT_USAGE);
+    }
+}
+
 static void report(struct mcs_run *run, const struct mcs_opts *o)
 {
     struct mcs_report_wl *wl = calloc(run->nworkloads + 1, sizeof(*wl));
@@ -427,19 +455,17 @@ static void report(struct mcs_run *run, const struct mcs_opts *o)
         if (w->phase > run->phase)
             continue; /* added but never run */
         wl[n++] = (struct mcs_report_wl){ .name = w->name, .phase = w->phase,
-                                          .duration_s = w->duration_s, .stats = &w->total };
+                                          .duration_s = w->duration_s, .stats = &w->total,
+                                          .series = &w->series };
     }
     /* a server that was never reached gets its one error line, no table;
      * a TAP script keeps stdout for its tests */
     if (n > 0 && atomic_load(&run->exit_code) != MCS_EXIT_CONNECT)
         mcs_report_summary(run->tap.used ? stderr : stdout, wl, n, run->total_duration_s);
-    if (o->json) {
-        int ret = mcs_report_json(o->json, wl, n, run->total_duration_s);
-        if (ret < 0) {
-            fprintf(stderr, "mcshredder: cannot write %s: %s\n", o->json, strerror(-ret));
-            mcs_run_fail(run, MCS_EXIT_FAIL);
-        }
-    }
+    if (o->json)
+        report_written(run, o->json, mcs_report_json(o->json, wl, n, run->total_duration_s));
+    if (o->csv)
+        report_written(run, o->csv, mcs_series_write_csv(o->csv, wl, n));
     free(wl);
 }
 
@@ -469,6 +495,7 @@ static void run_free(struct mcs_run *run)
         next = w->next;
         mcs_stats_free(&w->interval);
         mcs_stats_free(&w->total);
+        mcs_series_free(&w->series);
         free(w->name);
         free(w);
     }
@@ -536,11 +563,18 @@ int main(int argc, char **argv)
         setup_targets(&run, &o);
     setup_signals(&run);
     raise_nofile();
+    run.t0_ns = mcs_now_ns();
+    if (o.hdr_log && !o.help)
+        open_hdrlog(&run, o.hdr_log);
     run_config(&run, &o);
     report(&run, &o);
     run_checks(&run);
     if (atomic_load(&run.interrupted))
         fprintf(stderr, "mcshredder: interrupted; the results cover the time it ran\n");
+    if (run.hdrlog && mcs_hdrlog_close(run.hdrlog) < 0) {
+        fprintf(stderr, "mcshredder: cannot write %s\n", o.hdr_log);
+        mcs_run_fail(&run, MCS_EXIT_FAIL);
+    }
     int code = atomic_load(&run.exit_code);
     run_free(&run);
     return code;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hdrlog.h"
 #include "report.h"
 #include "worker.h"
 
@@ -19,23 +20,49 @@ static bool all_done(struct mcs_worker **w, int n)
     return true;
 }
 
-/* Moves each workload's interval counts into its total; prints the line. */
-static void tick(struct mcs_run *run, struct mcs_worker **w, int n, double elapsed,
-                 double interval, bool print)
+/* One interval line in the --hdr-log: all workloads, then each. */
+static void log_interval(struct mcs_run *run, double start_s, double len_s,
+                         const struct mcs_stats *sum)
+{
+    struct mcs_hist *h = mcs_stats_lat_all(sum);
+    mcs_hdrlog_write(run->hdrlog, NULL, start_s, len_s, h);
+    mcs_hist_free(h);
+    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
+        if (wl->phase != run->phase)
+            continue;
+        h = mcs_stats_lat_all(&wl->interval);
+        mcs_hdrlog_write(run->hdrlog, wl->name, start_s, len_s, h);
+        mcs_hist_free(h);
+    }
+}
+
+/* Ends an interval of len_s seconds at t_s into the phase: its counts go
+ * to the time series, the logs and the totals; prints the live line. */
+static void tick(struct mcs_run *run, struct mcs_worker **w, int n, uint64_t t0,
+                 double t_s, double len_s, bool print)
 {
     struct mcs_stats sum;
     mcs_stats_init(&sum);
     for (int i = 0; i < n; i++)
+        mcs_worker_ask_publish(w[i]);
+    for (int i = 0; i < n; i++)
         mcs_worker_collect(w[i]);
+    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next)
+        if (wl->phase == run->phase)
+            mcs_stats_add(&sum, &wl->interval);
+    if (run->hdrlog)
+        log_interval(run, (t0 - run->t0_ns) / 1e9 + t_s - len_s, len_s, &sum);
     for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
         if (wl->phase != run->phase)
             continue;
-        mcs_stats_add(&sum, &wl->interval);
+        /* the sliver after the last tick is a row only if anything happened */
+        if (len_s >= run->interval_s / 2 || mcs_stats_ops(&wl->interval) > 0)
+            mcs_series_add(&wl->series, t_s, len_s, &wl->interval);
         mcs_stats_add(&wl->total, &wl->interval);
         mcs_stats_reset(&wl->interval);
     }
     if (print && !run->quiet)
-        mcs_report_live(stderr, elapsed, interval, &sum);
+        mcs_report_live(stderr, t_s, len_s, &sum);
     mcs_stats_free(&sum);
 }
 
@@ -135,6 +162,7 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
     uint64_t deadline = secs > 0 ? t0 + (uint64_t)(secs * 1e9) : UINT64_MAX;
     uint64_t interval = (uint64_t)(run->interval_s * 1e9);
     uint64_t next_tick = t0 + interval;
+    double last_tick = 0;
     bool stopping = false;
     while (!all_done(w, n)) {
         struct timespec ts = { 0, 20 * 1000000 };
@@ -146,7 +174,9 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
             stopping = true;
         }
         if (now >= next_tick) {
-            tick(run, w, n, (now - t0) / 1e9, run->interval_s, true);
+            double t = (now - t0) / 1e9;
+            tick(run, w, n, t0, t, t - last_tick, true);
+            last_tick = t;
             next_tick += interval;
             if (!stopping && server_unusable(run, w, n, (now - t0) / 1e9, false)) {
                 stop_workers(w, n);
@@ -157,7 +187,7 @@ int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs
     for (int i = 0; i < n; i++)
         mcs_worker_join(w[i]);
     double elapsed = (mcs_now_ns() - t0) / 1e9;
-    tick(run, w, n, elapsed, 0, false);
+    tick(run, w, n, t0, elapsed, elapsed - last_tick, false);
     if (!atomic_load(&run->halt))
         server_unusable(run, w, n, elapsed, true); /* a phase shorter than the grace */
     finish(run, w, n, elapsed);

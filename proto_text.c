@@ -730,7 +730,7 @@ static enum mcs_parse_status parse_line(const char *buf, size_t len,
 enum mcs_parse_status mcs_res_parse(const char *buf, size_t len,
                                     struct mcs_res *res)
 {
-    const char *nl = memchr(buf, '\n', len < RES_WINDOW ? len : RES_WINDOW);
+    const char *nl = len ? memchr(buf, '\n', len < RES_WINDOW ? len : RES_WINDOW) : NULL;
     enum mcs_parse_status st;
     size_t at;
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <lua.h>
+#include "series.h"
 #include "stats.h"
 #include "tap.h"
 
@@ -38,6 +39,7 @@ struct mcs_workload {
     double duration_s;       /* wall time of its phase */
     bool custom;             /* add_custom: no connection of its own */
     double target_runs_per_s;   /* rate-limited: runs per second; 0: none */
+    struct mcs_series series;   /* one row per interval */
     struct mcs_stats interval;  /* since the last live line */
     struct mcs_stats total;
     struct mcs_workload *next;
@@ -53,6 +55,7 @@ struct mcs_out {
 
 struct mcs_worker;
 struct mcs_assert;
+struct mcs_hdrlog;
 struct mcs_transport;
 struct mcs_tls_ctx;
 
@@ -82,6 +85,8 @@ struct mcs_run {
     const char *default_port;
     const char *default_sock;  /* --sock */
     struct mcs_tap tap;        /* mcs.plan / mcs.ok output */
+    struct mcs_hdrlog *hdrlog; /* --hdr-log */
+    uint64_t t0_ns;            /* when the run started */
     struct mcs_assert **asserts; /* --assert and mcs.assert, checked at the end */
     int nasserts;
 };

@@ -471,9 +471,21 @@ int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *
 
 /* --- stats publication --- */
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 static void publish(struct mcs_worker *w)
 {
+    uint64_t cpu = thread_cpu_ns();
     pthread_mutex_lock(&w->pub_lock);
+    w->pub_cpu_ns += cpu - w->cpu_mark_ns;
+    w->pub_wall_ns += w->now_ns - w->wall_mark_ns;
+    w->cpu_mark_ns = cpu;
+    w->wall_mark_ns = w->now_ns;
     for (int i = 0; i < w->nslots; i++) {
         mcs_stats_add(&w->slots[i]->pub, &w->slots[i]->cur);
         mcs_stats_reset(&w->slots[i]->cur);
@@ -481,9 +493,23 @@ static void publish(struct mcs_worker *w)
     pthread_mutex_unlock(&w->pub_lock);
 }
 
+void mcs_worker_ask_publish(struct mcs_worker *w)
+{
+    atomic_fetch_add(&w->pub_asked, 1);
+}
+
 void mcs_worker_collect(struct mcs_worker *w)
 {
+    /* a worker looks at least every 50 ms; a finished one published last */
+    for (int i = 0; i < 40 && !atomic_load(&w->done) &&
+                    atomic_load(&w->pub_done) != atomic_load(&w->pub_asked); i++) {
+        struct timespec ts = { 0, 5 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
     pthread_mutex_lock(&w->pub_lock);
+    w->cpu_ns += w->pub_cpu_ns;
+    w->wall_ns += w->pub_wall_ns;
+    w->pub_cpu_ns = w->pub_wall_ns = 0;
     for (int i = 0; i < w->nslots; i++) {
         mcs_stats_add(&w->slots[i]->wl->interval, &w->slots[i]->pub);
         mcs_stats_reset(&w->slots[i]->pub);
@@ -566,9 +592,9 @@ static void *worker_main(void *arg)
         atomic_store(&w->done, true);
         return NULL;
     }
-    uint64_t interval_ns = (uint64_t)(w->run->interval_s * 1e9);
     w->now_ns = mcs_now_ns();
-    w->next_publish_ns = w->now_ns + interval_ns;
+    w->cpu_mark_ns = thread_cpu_ns();
+    w->wall_mark_ns = w->now_ns;
     w->active = w->ncos;
     for (int i = 0; i < w->ncos; i++)
         mcs_co_wake(w->cos[i]);
@@ -581,10 +607,11 @@ static void *worker_main(void *arg)
             begin_stop(w); /* every client is done: stop their leftovers */
         if (w->stopping && w->inflight == 0 && w->ready == NULL)
             break;
-        if (w->now_ns >= w->next_publish_ns) {
+        unsigned asked = atomic_load(&w->pub_asked);
+        if (asked != atomic_load(&w->pub_done)) {
             publish(w);
             sweep_idle(w);
-            w->next_publish_ns = w->now_ns + interval_ns;
+            atomic_store(&w->pub_done, asked);
         }
         struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000000 };
         struct io_uring_cqe *cqe;
@@ -592,6 +619,7 @@ static void *worker_main(void *arg)
         w->now_ns = mcs_now_ns();
         drain_cqes(w);
     }
+    w->now_ns = mcs_now_ns();
     publish(w);
     io_uring_queue_exit(&w->ring);
     w->ring_ok = false;

@@ -102,7 +102,12 @@ struct mcs_worker {
     struct mcs_event ev_ignore;          /* for SQEs whose result is unused */
 
     pthread_mutex_t pub_lock;
-    uint64_t next_publish_ns;
+    atomic_uint pub_asked, pub_done;     /* main asks, the worker answers */
+    uint64_t cpu_mark_ns, wall_mark_ns;  /* at the last publish */
+    /* Under pub_lock: the thread's CPU and wall time since main last took
+     * them, so the run can say when the client is the bottleneck. */
+    uint64_t pub_cpu_ns, pub_wall_ns;
+    uint64_t cpu_ns, wall_ns;            /* main's running totals, all phases */
     atomic_bool stop;                    /* asked by main */
     atomic_bool done;                    /* the thread finished its phase */
     atomic_int last_connect_err;         /* -errno of the latest failed connect */
@@ -123,7 +128,10 @@ int mcs_worker_start(struct mcs_worker *w);
 void mcs_worker_join(struct mcs_worker *w);
 /* Drops the phase's coroutines after the thread ended. */
 void mcs_worker_reset(struct mcs_worker *w);
-/* Main thread: moves published counters into each workload's interval. */
+/* Main thread: asks the worker to publish its counters now. */
+void mcs_worker_ask_publish(struct mcs_worker *w);
+/* Main thread: waits (briefly) for the publication, then moves the
+ * counters into each workload's interval. */
 void mcs_worker_collect(struct mcs_worker *w);
 
 /* Called by the Lua bindings. */

@@ -567,8 +567,8 @@ static void test_report_summary(void)
     for (int i = 0; i < 10; i++)
         mcs_stats_record(&b, MCS_KIND_MG, 2000000);
     struct mcs_report_wl wl[] = {
-        { "get_set", 1, 10.0, &a },
-        { "meta", 2, 5.0, &b },
+        { "get_set", 1, 10.0, &a, NULL },
+        { "meta", 2, 5.0, &b, NULL },
     };
     mcs_report_summary(f, wl, 2, 15.0);
     fclose(f);
@@ -775,9 +775,9 @@ static void test_report_json(const char *dir)
     mcs_stats_init(&c);
     c.ops[MCS_KIND_GET] = 5;       /* ops but no histogram */
     struct mcs_report_wl wl[] = {
-        { "get_set", 1, 10.0, &a },
-        { "we\"ird\\na\nme\x01\xc3\xa9\xff", 2, 4.0, &b },
-        { "no_hist", 2, 4.0, &c },
+        { "get_set", 1, 10.0, &a, NULL },
+        { "we\"ird\\na\nme\x01\xc3\xa9\xff", 2, 4.0, &b, NULL },
+        { "no_hist", 2, 4.0, &c, NULL },
     };
 
     ok(json_valid("{\"a\": [1, -2.5e3, \"x\\n\"], \"b\": {}}")
