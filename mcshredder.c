@@ -456,14 +456,25 @@ static void report(struct mcs_run *run, const struct mcs_opts *o)
             continue; /* added but never run */
         wl[n++] = (struct mcs_report_wl){ .name = w->name, .phase = w->phase,
                                           .duration_s = w->duration_s, .stats = &w->total,
-                                          .series = &w->series };
+                                          .series = &w->series,
+                                          .target_runs_per_s = w->target_runs_per_s };
     }
+    struct mcs_report_thread *t = calloc(run->nworkers + 1, sizeof(*t));
+    for (int i = 0; t && i < run->nworkers; i++)
+        t[i] = (struct mcs_report_thread){ run->workers[i]->cpu_ns / 1e9,
+                                           run->workers[i]->wall_ns / 1e9 };
+    int nt = t ? run->nworkers : 0;
     /* a server that was never reached gets its one error line, no table;
      * a TAP script keeps stdout for its tests */
-    if (n > 0 && atomic_load(&run->exit_code) != MCS_EXIT_CONNECT)
-        mcs_report_summary(run->tap.used ? stderr : stdout, wl, n, run->total_duration_s);
+    FILE *out = run->tap.used ? stderr : stdout;
+    if (n > 0 && atomic_load(&run->exit_code) != MCS_EXIT_CONNECT) {
+        mcs_report_summary(out, wl, n, run->total_duration_s);
+        mcs_report_client(out, t, nt);
+    }
     if (o->json)
-        report_written(run, o->json, mcs_report_json(o->json, wl, n, run->total_duration_s));
+        report_written(run, o->json, mcs_report_json_run(o->json, wl, n,
+                                                         run->total_duration_s, t, nt));
+    free(t);
     if (o->csv)
         report_written(run, o->csv, mcs_series_write_csv(o->csv, wl, n));
     free(wl);

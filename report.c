@@ -204,6 +204,50 @@ static void summary_section(FILE *f, const struct mcs_stats *s, double duration_
     summary_tls(f, s);
 }
 
+/* Open loop: the schedule against what was achieved, and the raw service
+ * time beside the latency measured from the schedule. */
+static void summary_rate(FILE *f, const struct mcs_report_wl *wl)
+{
+    const struct mcs_stats *s = wl->stats;
+    char p50[16], p99[16], lag[16];
+    if (wl->target_runs_per_s <= 0)
+        return;
+    double achieved = wl->duration_s > 0 ? s->runs / wl->duration_s : 0;
+    double ratio = achieved / wl->target_runs_per_s;
+    fmt_lat(lag, sizeof(lag), s->lag_max_ns);
+    fprintf(f, "  rate: target %.1f runs/s, achieved %.1f (%.1f%%)  late runs %" PRIu64
+               "  max lag %s\n", wl->target_runs_per_s, achieved, 100 * ratio,
+            s->late_runs, lag);
+    if (s->svc) {
+        fmt_lat(p50, sizeof(p50), mcs_hist_percentile(s->svc, 50));
+        fmt_lat(p99, sizeof(p99), mcs_hist_percentile(s->svc, 99));
+        fprintf(f, "  latency counts from each run's slot; service time (flush to "
+                   "response) p50 %s  p99 %s\n", p50, p99);
+    }
+    if (ratio < 0.9)
+        fprintf(f, "  warning: the achieved rate is %.0f%% below the target\n",
+                100 * (1 - ratio));
+}
+
+void mcs_report_client(FILE *f, const struct mcs_report_thread *t, int n)
+{
+    if (n == 0)
+        return;
+    fprintf(f, "client threads:");
+    int busiest = 0;
+    for (int i = 0; i < n; i++) {
+        double busy = t[i].wall_s > 0 ? t[i].cpu_s / t[i].wall_s : 0;
+        fprintf(f, "%s #%d %.2fs cpu (%.0f%% busy)", i ? "," : "", i, t[i].cpu_s, 100 * busy);
+        if (busy > (t[busiest].wall_s > 0 ? t[busiest].cpu_s / t[busiest].wall_s : 0))
+            busiest = i;
+    }
+    fputc('\n', f);
+    double top = t[busiest].wall_s > 0 ? t[busiest].cpu_s / t[busiest].wall_s : 0;
+    if (top > MCS_REPORT_SATURATED)
+        fprintf(f, "warning: client thread #%d was %.0f%% busy: the client, not the "
+                   "server, may be the bottleneck (add --threads)\n", busiest, 100 * top);
+}
+
 void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
                         double total_duration_s)
 {
@@ -214,6 +258,7 @@ void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
         fprintf(f, "workload %s  phase %d  %.2fs\n",
                 wl[i].name ? wl[i].name : "?", wl[i].phase, wl[i].duration_s);
         summary_section(f, wl[i].stats, wl[i].duration_s);
+        summary_rate(f, &wl[i]);
         fputc('\n', f);
         /* On ENOMEM the totals only lose latencies; still worth printing. */
         mcs_stats_add(&tot, wl[i].stats);
@@ -452,6 +497,25 @@ static int json_stats(struct jw *w, const struct mcs_stats *s, double duration_s
 }
 
 /* The workload's time series: one object per interval. */
+static void json_rate(struct jw *w, const struct mcs_report_wl *wl)
+{
+    const struct mcs_stats *s = wl->stats;
+    double achieved = wl->duration_s > 0 ? s->runs / wl->duration_s : 0;
+    jw_u64(w, "runs", s->runs);
+    jw_open(w, "rate", '{');
+    jw_num(w, "target_runs_per_sec", wl->target_runs_per_s);
+    jw_num(w, "achieved_runs_per_sec", achieved);
+    jw_u64(w, "late_runs", s->late_runs);
+    jw_us(w, "max_lag_us", s->lag_max_ns);
+    jw_close(w, '}');
+    /* 1 when there is no schedule to miss */
+    jw_num(w, "rate_achieved_ratio",
+           wl->target_runs_per_s > 0 ? achieved / wl->target_runs_per_s : 1);
+    jw_open(w, "service", '{');
+    json_latency(w, s->svc);
+    jw_close(w, '}');
+}
+
 static void json_intervals(struct jw *w, const struct mcs_series *s)
 {
     jw_open(w, "intervals", '[');
@@ -477,8 +541,29 @@ static void json_intervals(struct jw *w, const struct mcs_series *s)
     jw_close(w, ']');
 }
 
+static void json_client(struct jw *w, const struct mcs_report_thread *t, int n)
+{
+    bool saturated = false;
+    jw_open(w, "client", '{');
+    jw_open(w, "threads", '[');
+    for (int i = 0; i < n; i++) {
+        double busy = t[i].wall_s > 0 ? t[i].cpu_s / t[i].wall_s : 0;
+        saturated |= busy > MCS_REPORT_SATURATED;
+        jw_open(w, NULL, '{');
+        jw_num(w, "cpu_s", t[i].cpu_s);
+        jw_num(w, "wall_s", t[i].wall_s);
+        jw_num(w, "utilization", busy);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+    jw_member(w, "saturated");
+    fputs(saturated ? "true" : "false", w->f);
+    jw_close(w, '}');
+}
+
 static int json_write(FILE *f, const struct mcs_report_wl *wl, int n,
-                      double total_duration_s)
+                      double total_duration_s, const struct mcs_report_thread *t,
+                      int nthreads)
 {
     struct jw w = { .f = f };
     struct mcs_stats tot;
@@ -495,6 +580,7 @@ static int json_write(FILE *f, const struct mcs_report_wl *wl, int n,
         jw_member(&w, "phase");
         fprintf(f, "%d", wl[i].phase);
         ret = json_stats(&w, wl[i].stats, wl[i].duration_s);
+        json_rate(&w, &wl[i]);
         json_intervals(&w, wl[i].series);
         jw_close(&w, '}');
         if (ret == 0)
@@ -506,6 +592,7 @@ static int json_write(FILE *f, const struct mcs_report_wl *wl, int n,
         ret = json_stats(&w, &tot, total_duration_s);
         jw_close(&w, '}');
     }
+    json_client(&w, t, nthreads);
     jw_close(&w, '}');
     fputc('\n', f);
     mcs_stats_free(&tot);
@@ -583,17 +670,26 @@ struct json_args {
     const struct mcs_report_wl *wl;
     int n;
     double total_duration_s;
+    const struct mcs_report_thread *threads;
+    int nthreads;
 };
 
 static int json_write_cb(FILE *f, void *ctx)
 {
     const struct json_args *a = ctx;
-    return json_write(f, a->wl, a->n, a->total_duration_s);
+    return json_write(f, a->wl, a->n, a->total_duration_s, a->threads, a->nthreads);
+}
+
+int mcs_report_json_run(const char *path, const struct mcs_report_wl *wl, int n,
+                        double total_duration_s, const struct mcs_report_thread *t,
+                        int nthreads)
+{
+    struct json_args a = { wl, n, total_duration_s, t, nthreads };
+    return mcs_report_write_file(path, json_write_cb, &a);
 }
 
 int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
                     double total_duration_s)
 {
-    struct json_args a = { wl, n, total_duration_s };
-    return mcs_report_write_file(path, json_write_cb, &a);
+    return mcs_report_json_run(path, wl, n, total_duration_s, NULL, 0);
 }

@@ -15,7 +15,16 @@ struct mcs_report_wl {
     double duration_s;       /* wall time of its phase */
     const struct mcs_stats *stats;
     const struct mcs_series *series;  /* its intervals (series.h); may be NULL */
+    double target_runs_per_s;         /* rate-limited: the schedule; 0: none */
 };
+
+/* A worker thread's CPU time and the wall time it ran, over the run. */
+struct mcs_report_thread {
+    double cpu_s, wall_s;
+};
+
+/* A thread busier than this may be the bottleneck, not the server. */
+#define MCS_REPORT_SATURATED 0.9
 
 /* One line: elapsed time, ops/s, hit ratio, p50/p99 (all kinds merged),
  * errors in the interval. */
@@ -25,6 +34,15 @@ void mcs_report_live(FILE *f, double elapsed_s, double interval_s,
 /* Summary table per workload (and per command kind inside it), then totals. */
 void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
                         double total_duration_s);
+
+/* The client's own load: each worker thread's CPU use, and a warning when
+ * one was saturated. */
+void mcs_report_client(FILE *f, const struct mcs_report_thread *t, int n);
+
+/* mcs_report_json with the worker threads' load ("client" in the JSON). */
+int mcs_report_json_run(const char *path, const struct mcs_report_wl *wl, int n,
+                        double total_duration_s, const struct mcs_report_thread *t,
+                        int nthreads);
 
 /* Writes the JSON result (schema in docs/json.md). 0, or -errno. */
 int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,
