@@ -22,6 +22,7 @@ static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_cancel(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe);
+static void conn_on_link(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_cancel(struct mcs_conn *c, struct mcs_event *ev);
 static void conn_wake(struct mcs_conn *c, enum mcs_conn_wait why);
 
@@ -60,6 +61,7 @@ struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
     c->ev_recv = (struct mcs_event){ .cb = conn_on_recv, .ctx = c };
     c->ev_cancel = (struct mcs_event){ .cb = conn_on_cancel, .ctx = c };
     c->ev_timeout = (struct mcs_event){ .cb = conn_on_timeout, .ctx = c };
+    c->ev_link = (struct mcs_event){ .cb = conn_on_link, .ctx = c };
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -94,7 +96,8 @@ static void conn_free(struct mcs_conn *c)
 /* Submits a cancel for everything this connection has in flight. */
 static void conn_cancel_all(struct mcs_conn *c)
 {
-    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv, &c->ev_timeout };
+    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv, &c->ev_timeout,
+                                &c->ev_link };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         conn_cancel(c, evs[i]);
 }
@@ -596,6 +599,16 @@ static int conn_room(struct mcs_buf *b, bool *moved)
 
 /* Starts a recv into the free end of the socket read buffer (rbuf itself
  * when plain), first moving unconsumed bytes to the front. */
+/* When the oldest request waiting for an answer times out; 0: no limit. */
+static uint64_t conn_deadline(const struct mcs_conn *c)
+{
+    uint64_t t = c->w->run->timeout_ns;
+    if (t == 0 || c->state != MCS_CONN_OPEN || c->pend_len == 0)
+        return 0;
+    uint64_t sent = c->pend[c->pend_head].t_ns;
+    return sent ? sent + t : 0;
+}
+
 static int conn_submit_recv(struct mcs_conn *c)
 {
     if (c->ev_recv.inflight)
@@ -613,11 +626,41 @@ static int conn_submit_recv(struct mcs_conn *c)
         return -ENOMEM;
     if (raw && (moved || grew))
         c->gen++; /* responses handed out point into rbuf */
+    uint64_t deadline = conn_deadline(c);
+    if (deadline)
+        mcs_sqe_reserve(c->w, 2);
     struct io_uring_sqe *sqe = mcs_sqe(c->w);
     io_uring_prep_recv(sqe, c->fd, b->data + b->used, b->size - b->used, 0);
     mcs_event_arm(c->w, &c->ev_recv, sqe);
     c->inflight++;
+    if (deadline) {
+        /* the recv is cancelled if the oldest request's time runs out */
+        sqe->flags |= IOSQE_IO_LINK;
+        c->link_ts.tv_sec = deadline / 1000000000ULL;
+        c->link_ts.tv_nsec = deadline % 1000000000ULL;
+        sqe = mcs_sqe(c->w);
+        io_uring_prep_link_timeout(sqe, &c->link_ts, IORING_TIMEOUT_ABS);
+        mcs_event_arm(c->w, &c->ev_link, sqe);
+        c->inflight++;
+    }
     return 0;
+}
+
+static void conn_on_link(struct mcs_event *ev, struct io_uring_cqe *cqe)
+{
+    (void)cqe; /* -ETIME: it fired, and the recv comes back -ECANCELED */
+    struct mcs_conn *c = ev->ctx;
+    c->inflight--;
+    conn_settle(c);
+}
+
+/* Every request still waiting timed out with the oldest: all are counted,
+ * and the connection is reset, since a late answer would be out of step. */
+static void conn_timed_out(struct mcs_conn *c)
+{
+    c->inflight--;
+    c->stats->errors[MCS_ERR_TIMEOUT] += c->pend_len > 1 ? c->pend_len - 1 : 0;
+    mcs_conn_fail(c, -ETIMEDOUT, MCS_ERR_TIMEOUT);
 }
 
 /* Room for the transport to append decoded bytes to rbuf. */
@@ -659,6 +702,10 @@ static void conn_on_transport_recv(struct mcs_conn *c)
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
+    if (cqe->res == -ECANCELED && c->state == MCS_CONN_OPEN) {
+        conn_timed_out(c); /* only the linked timeout cancels an open recv */
+        return;
+    }
     bool handshake = c->state == MCS_CONN_HANDSHAKE;
     if (handshake)
         mcs_conn_tls_error(c, MCS_TLS_ERR_CLOSED, NULL);

@@ -103,8 +103,9 @@ struct mcs_conn {
     uint32_t gen;                /* bumps when rbuf contents move */
     uint64_t rtime_ns;           /* when the latest bytes arrived */
 
-    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel, ev_timeout;
+    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel, ev_timeout, ev_link;
     struct __kernel_timespec timeout_ts;  /* connect + handshake deadline */
+    struct __kernel_timespec link_ts;     /* the oldest request's deadline */
     int inflight;                /* SQEs in flight, cancels included */
 
     struct mcs_co *waiter;       /* coroutine blocked on this connection */

@@ -47,6 +47,8 @@ static void usage(FILE *f)
 "  --server HOST:PORT     server to load (default 127.0.0.1:11211; [::1]:11211 for IPv6)\n"
 "  --ip HOST, --port PORT the same, as two options\n"
 "  --sock PATH            a Unix socket instead of TCP\n"
+"  --timeout TIME         a request unanswered this long fails and its\n"
+"                         connection is reset; 0 = wait forever (default 5s)\n"
 "\n"
 "TLS (memcached -Z):\n"
 "  --tls                  connect with TLS; certificates are verified by default\n"
@@ -221,7 +223,7 @@ static void parse_tls_opt(struct mcs_opts *o, int which, const char *arg)
 
 static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run *run)
 {
-    enum { O_ASSERT = 200, O_ARRIVAL, O_CSV, O_HDR_LOG, O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
+    enum { O_ASSERT = 200, O_ARRIVAL, O_CSV, O_HDR_LOG, O_TIMEOUT, O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
            O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
            O_INTERVAL, O_QUIET, O_HELP, O_VERSION, O_TLS, O_TLS_CA, O_TLS_CERT,
            O_TLS_KEY, O_TLS_SNI, O_TLS_INSECURE, O_TLS_MIN, O_TLS_MAX, O_TLS_CIPHERS,
@@ -238,6 +240,7 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
         { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION },
         { "assert", 1, 0, O_ASSERT }, { "arrival", 1, 0, O_ARRIVAL },
         { "csv", 1, 0, O_CSV }, { "hdr-log", 1, 0, O_HDR_LOG },
+        { "timeout", 1, 0, O_TIMEOUT },
         { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA }, { "tls-cert", 1, 0, O_TLS_CERT },
         { "tls-key", 1, 0, O_TLS_KEY }, { "tls-sni", 1, 0, O_TLS_SNI },
         { "tls-insecure", 0, 0, O_TLS_INSECURE }, { "tls-min", 1, 0, O_TLS_MIN },
@@ -280,6 +283,9 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
         case O_PROTO: proto = optarg; set_builtin(o, "proto", optarg); break;
         case O_JSON: o->json = optarg; break;
         case O_CSV: o->csv = optarg; break;
+        case O_TIMEOUT:
+            run->timeout_ns = (uint64_t)(parse_duration("timeout", optarg) * 1e9);
+            break;
         case O_HDR_LOG: o->hdr_log = optarg; break;
         case O_INTERVAL: run->interval_s = parse_duration("interval", optarg);
             if (run->interval_s < 0.01)
@@ -551,6 +557,7 @@ int main(int argc, char **argv)
     char nthreads[16];
 
     run.interval_s = 1;
+    run.timeout_ns = 5000000000ULL;
     mcs_tap_init(&run.tap);
     run.wl_tail = &run.workloads;
     snprintf(nthreads, sizeof(nthreads), "%ld", sysconf(_SC_NPROCESSORS_ONLN));

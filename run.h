@@ -73,6 +73,7 @@ struct mcs_run {
     int phase;               /* number of mcs.shredder calls so far */
     double total_duration_s;
     double interval_s;       /* live line period */
+    uint64_t timeout_ns;     /* a request unanswered this long fails; 0: never */
     bool quiet;              /* no live line */
     struct mcs_out out;
     atomic_int stop;         /* ends the current phase (mcs.stop) */

@@ -48,6 +48,12 @@ struct io_uring_sqe *mcs_sqe(struct mcs_worker *w)
     return sqe;
 }
 
+void mcs_sqe_reserve(struct mcs_worker *w, unsigned n)
+{
+    if (io_uring_sq_space_left(&w->ring) < n)
+        io_uring_submit(&w->ring);
+}
+
 void mcs_event_arm(struct mcs_worker *w, struct mcs_event *ev, struct io_uring_sqe *sqe)
 {
     io_uring_sqe_set_data(sqe, ev);

@@ -136,6 +136,9 @@ void mcs_worker_collect(struct mcs_worker *w);
 
 /* Called by the Lua bindings. */
 struct io_uring_sqe *mcs_sqe(struct mcs_worker *w);
+/* Makes sure the next n mcs_sqe calls come from one submission, as linked
+ * SQEs must. */
+void mcs_sqe_reserve(struct mcs_worker *w, unsigned n);
 void mcs_event_arm(struct mcs_worker *w, struct mcs_event *ev, struct io_uring_sqe *sqe);
 void mcs_co_wake(struct mcs_co *co);
 int mcs_co_sleep(struct mcs_co *co, uint64_t ms);
