@@ -5,11 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/eventfd.h>
 #include <lauxlib.h>
-#include <lualib.h>
 
 #include "lua_api.h"
 #include "lua_io.h"
