@@ -243,7 +243,7 @@ void mcs_report_client(FILE *f, const struct mcs_report_thread *t, int n)
     }
     fputc('\n', f);
     double top = t[busiest].wall_s > 0 ? t[busiest].cpu_s / t[busiest].wall_s : 0;
-    if (top > MCS_REPORT_SATURATED)
+    if (top > MCS_REPORT_SATURATED && t[busiest].wall_s >= 1)
         fprintf(f, "warning: client thread #%d was %.0f%% busy: the client, not the "
                    "server, may be the bottleneck (add --threads)\n", busiest, 100 * top);
 }
@@ -548,7 +548,7 @@ static void json_client(struct jw *w, const struct mcs_report_thread *t, int n)
     jw_open(w, "threads", '[');
     for (int i = 0; i < n; i++) {
         double busy = t[i].wall_s > 0 ? t[i].cpu_s / t[i].wall_s : 0;
-        saturated |= busy > MCS_REPORT_SATURATED;
+        saturated |= busy > MCS_REPORT_SATURATED && t[i].wall_s >= 1;
         jw_open(w, NULL, '{');
         jw_num(w, "cpu_s", t[i].cpu_s);
         jw_num(w, "wall_s", t[i].wall_s);

@@ -55,11 +55,9 @@ bool mcs_tap_finish(struct mcs_tap *t)
         printf("1..%d\n", t->count);
     } else if (t->planned != t->count) {
         printf("# planned %d tests but ran %d\n", t->planned, t->count);
-        fflush(stdout);
-        return false;
     }
     if (t->failed)
         printf("# failed %d of %d tests\n", t->failed, t->count);
     fflush(stdout);
-    return t->failed == 0;
+    return t->failed == 0 && (t->planned == 0 || t->planned == t->count);
 }
