@@ -225,8 +225,7 @@ static void summary_rate(FILE *f, const struct mcs_report_wl *wl)
                    "response) p50 %s  p99 %s\n", p50, p99);
     }
     if (ratio < 0.9)
-        fprintf(f, "  warning: the achieved rate is %.0f%% below the target\n",
-                100 * (1 - ratio));
+        fprintf(f, "  warning: only %.1f%% of the target rate was achieved\n", 100 * ratio);
 }
 
 void mcs_report_client(FILE *f, const struct mcs_report_thread *t, int n)
@@ -496,7 +495,7 @@ static int json_stats(struct jw *w, const struct mcs_stats *s, double duration_s
     return 0;
 }
 
-/* The workload's time series: one object per interval. */
+/* The schedule and how well it was kept, and the raw service time. */
 static void json_rate(struct jw *w, const struct mcs_report_wl *wl)
 {
     const struct mcs_stats *s = wl->stats;
@@ -516,6 +515,7 @@ static void json_rate(struct jw *w, const struct mcs_report_wl *wl)
     jw_close(w, '}');
 }
 
+/* The workload's time series: one object per interval. */
 static void json_intervals(struct jw *w, const struct mcs_series *s)
 {
     jw_open(w, "intervals", '[');

@@ -433,8 +433,10 @@ static struct mcs_co *co_new(struct mcs_worker *w, struct mcs_slot *s, int index
     co->ev_poll = (struct mcs_event){ .cb = co_on_timer, .ctx = co };
     co->func_ref = co->arg_ref = co->L_ref = LUA_NOREF;
     co->runs_left = s->opts.limit;
-    co->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)w->id << 32) ^ (uint64_t)index;
-    co->rng = co->rng ? co->rng : 1;
+    /* a stream per client of each workload: mix thread, workload, client */
+    uint64_t seed = ((uint64_t)w->id << 40) ^ ((uint64_t)w->nslots << 20) ^ (uint64_t)index;
+    seed = (seed ^ (seed >> 31)) * 0x9e3779b97f4a7c15ULL;
+    co->rng = (seed ^ (seed >> 29)) | 1;
     co->reconn_left = s->opts.reconn_every;
     w->cos[w->ncos++] = co;
     return co;
