@@ -466,7 +466,7 @@ bool mcs_conn_sweep(struct mcs_conn *c)
         c->gen++;
         mcs_buf_trim(&c->rbuf, 0);
     }
-    if (c->pend_len == 0 && c->pend_cap > 16) {
+    if (c->pend_len == 0 && c->pend != NULL) {
         free(c->pend);
         c->pend = NULL;
         c->pend_cap = c->pend_head = 0;

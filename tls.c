@@ -40,6 +40,14 @@ enum tls_status { TLS_OK, TLS_WANT_READ, TLS_WANT_WRITE, TLS_CLOSED, TLS_ERROR }
 static FILE *keylog_file;
 static pthread_mutex_t keylog_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The error queue must be empty before an SSL call for SSL_get_error to be
+ * right; clearing it costs more than looking, so look first. */
+static inline void tls_clear_errors(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 /* The one place that maps an SSL call's return to what to do next. The
  * error queue was cleared before the call; *err keeps its first error. */
 static enum tls_status tls_status(SSL *ssl, int ret, unsigned long *err)
@@ -278,7 +286,7 @@ static int tls_handshake(struct mcs_conn *c)
 {
     struct mcs_tls_conn *t = c->tls;
     unsigned long err = 0;
-    ERR_clear_error();
+    tls_clear_errors();
     int ret = SSL_do_handshake(t->ssl);
     switch (tls_status(t->ssl, ret, &err)) {
     case TLS_OK:
@@ -339,7 +347,7 @@ static int tls_encode(struct mcs_conn *c)
     while (c->wbuf.used > 0) {
         unsigned long err = 0;
         int n = c->wbuf.used > INT_MAX ? INT_MAX : (int)c->wbuf.used;
-        ERR_clear_error();
+        tls_clear_errors();
         int ret = SSL_write(t->ssl, c->wbuf.data, n);
         switch (tls_status(t->ssl, ret, &err)) {
         case TLS_OK:
@@ -369,12 +377,16 @@ static int tls_decode(struct mcs_conn *c)
         if (p == NULL)
             return -ENOMEM;
         unsigned long err = 0;
-        ERR_clear_error();
+        tls_clear_errors();
         int ret = SSL_read(t->ssl, p, room > INT_MAX ? INT_MAX : (int)room);
         enum tls_status st = tls_status(t->ssl, ret, &err);
         if (st == TLS_OK) {
             c->rbuf.used += (size_t)ret;
             total += ret;
+            /* all ciphertext taken and nothing buffered: a further read
+             * could only say WANT_READ */
+            if (c->ipos == c->ibuf.used && !SSL_has_pending(t->ssl))
+                break;
             continue;
         }
         if (st == TLS_WANT_READ || st == TLS_WANT_WRITE)
