@@ -163,6 +163,28 @@ for my $how (qw(close reset)) {
     is($t && $t->{ops}, 0, 'stalled server: no ops completed');
 }
 {
+    # --timeout: requests unanswered for 200 ms count as timeouts, and each
+    # client reconnects and tries again, several times within the run
+    my $mock = MockServer->start(steps => [['stall']]);
+    my $jf = json_path();
+    my $res = run_mcs({ timeout => 15 }, '--server', $mock->addr, '--threads', 1,
+        '--clients', 2, '--duration', 2, '--timeout', '200ms', '--quiet', '--json', $jf);
+    my $j = eval { read_json($jf) };
+    my $t = $j ? $j->{totals} : {};
+    is($res->{exit}, 0, 'request timeout: exit 0') or diag($res->{err});
+    cmp_ok($t->{errors_by_kind}{timeout} // 0, '>=', 4,
+           'request timeout: timed-out requests counted');
+    cmp_ok($t->{reconnects} // 0, '>=', 2, 'request timeout: the clients reconnected');
+    is($t->{ops}, 0, 'request timeout: nothing completed');
+
+    $jf = json_path();
+    $res = run_mcs({ timeout => 15 }, '--server', $mock->addr, '--threads', 1,
+        '--clients', 2, '--duration', 1, '--timeout', '0', '--quiet', '--json', $jf);
+    $t = eval { read_json($jf)->{totals} } // {};
+    is($t->{errors_by_kind}{timeout} // -1, 0, 'request timeout 0: waits without limit');
+    is($res->{exit}, 0, 'request timeout 0: the run still ends on time');
+}
+{
     # one connection stalls, the other is served: the stall holds up no one else
     my $mock = MockServer->start(conns => [[['stall']]], then => [['serve']]);
     my ($res, $t) = run_against($mock->addr);
