@@ -384,6 +384,7 @@ static struct mcs_slot *slot_new(struct mcs_worker *w, struct mcs_workload *wl,
         return NULL;
     s->wl = wl;
     s->opts = *opts;
+    s->func_ref = s->arg_ref = LUA_NOREF;
     mcs_stats_init(&s->cur);
     mcs_stats_init(&s->pub);
     w->slots[w->nslots++] = s;
@@ -453,6 +454,16 @@ int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *
         mcs_lua_copy(Lconf, arg_idx, w->L);
         arg = lua_gettop(w->L);
     }
+    /* clients share the function and argument unless init gives each its
+     * own function: fewer registry entries per client */
+    if (arg) {
+        lua_pushvalue(w->L, arg);
+        s->arg_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+    }
+    if (!use_init) {
+        push_client_func(w, Lconf, wl->name, arg, false);
+        s->func_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+    }
     for (int i = 0; i < opts->clients; i++) {
         struct mcs_co *co = co_new(w, s, i);
         if (co == NULL)
@@ -460,11 +471,12 @@ int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *
         co->L = lua_newthread(w->L);
         *(struct mcs_lctx **)lua_getextraspace(co->L) = &co->lctx;
         co->L_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
-        push_client_func(w, Lconf, wl->name, arg, use_init);
-        co->func_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
-        if (arg) {
-            lua_pushvalue(w->L, arg);
-            co->arg_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+        co->arg_ref = s->arg_ref;
+        co->func_ref = s->func_ref;
+        if (use_init) {
+            push_client_func(w, Lconf, wl->name, arg, true);
+            co->func_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+            co->own_func = true;
         }
         if (!co->custom) {
             co->conn = mcs_conn_new(w, opts->target, &s->cur);
@@ -659,8 +671,8 @@ void mcs_worker_reset(struct mcs_worker *w)
     for (int i = 0; i < w->ncos; i++) {
         struct mcs_co *co = w->cos[i];
         if (w->L) {
-            luaL_unref(w->L, LUA_REGISTRYINDEX, co->func_ref);
-            luaL_unref(w->L, LUA_REGISTRYINDEX, co->arg_ref);
+            if (co->own_func)
+                luaL_unref(w->L, LUA_REGISTRYINDEX, co->func_ref);
             luaL_unref(w->L, LUA_REGISTRYINDEX, co->L_ref);
         }
         mcs_conn_release(co->conn);
@@ -670,6 +682,10 @@ void mcs_worker_reset(struct mcs_worker *w)
     w->cos = NULL;
     w->ncos = 0;
     for (int i = 0; i < w->nslots; i++) {
+        if (w->L) {
+            luaL_unref(w->L, LUA_REGISTRYINDEX, w->slots[i]->func_ref);
+            luaL_unref(w->L, LUA_REGISTRYINDEX, w->slots[i]->arg_ref);
+        }
         mcs_stats_free(&w->slots[i]->cur);
         mcs_stats_free(&w->slots[i]->pub);
         free(w->slots[i]);

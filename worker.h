@@ -43,6 +43,7 @@ struct mcs_slot {
     struct mcs_wl_opts opts;
     struct mcs_stats cur;    /* counted by the coroutines */
     struct mcs_stats pub;    /* published, under the worker's pub_lock */
+    int func_ref, arg_ref;   /* shared by its clients (LUA_NOREF: none) */
 };
 
 enum mcs_co_state {
@@ -66,6 +67,7 @@ struct mcs_co {
     enum mcs_co_state state;
     struct mcs_conn *conn;    /* default connection; NULL for custom */
     bool custom;              /* add_custom: runs once, no connection */
+    bool own_func;            /* func_ref is its own (init), not the slot's */
     bool in_run;              /* a function call is in progress */
     bool queued;              /* on the run queue */
     bool conn_ready;          /* connected and its schedule set */
