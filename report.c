@@ -262,9 +262,10 @@ void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
         /* On ENOMEM the totals only lose latencies; still worth printing. */
         mcs_stats_add(&tot, wl[i].stats);
     }
-    fprintf(f, "TOTAL  %d workload%s  %.2fs\n", n, n == 1 ? "" : "s",
-            total_duration_s);
-    summary_section(f, &tot, total_duration_s);
+    if (n != 1) { /* one workload is its own total */
+        fprintf(f, "TOTAL  %d workloads  %.2fs\n", n, total_duration_s);
+        summary_section(f, &tot, total_duration_s);
+    }
     mcs_stats_free(&tot);
 }
 
