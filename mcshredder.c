@@ -370,13 +370,17 @@ static void setup_targets(struct mcs_run *run, struct mcs_opts *o)
 }
 
 /* Many connections need many descriptors: take what the hard limit allows. */
-static void raise_nofile(void)
+static void raise_nofile(struct mcs_run *run)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
     }
+    run->nofile = rl.rlim_cur;
 }
 
 static void on_signal(int sig)
@@ -586,7 +590,7 @@ int main(int argc, char **argv)
     if (!o.help)
         setup_targets(&run, &o);
     setup_signals(&run);
-    raise_nofile();
+    raise_nofile(&run);
     run.t0_ns = mcs_now_ns();
     if (o.hdr_log && !o.help)
         open_hdrlog(&run, o.hdr_log);

@@ -1,6 +1,7 @@
 /* phase.c: one mcs.shredder call. Starts the workers, prints the live line
  * once per interval from their published counters, stops them at the
  * deadline (or on mcs.stop, a signal, or when every client is done). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -124,8 +125,24 @@ static bool server_unusable(struct mcs_run *run, struct mcs_worker **w, int n,
     return true;
 }
 
+/* Each client needs a descriptor: say so before connects start failing
+ * with "Too many open files". */
+static void check_nofile(struct mcs_run *run, struct mcs_worker **w, int n)
+{
+    uint64_t conns = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < w[i]->nslots; j++)
+            if (!w[i]->slots[j]->opts.custom)
+                conns += (uint64_t)w[i]->slots[j]->opts.clients;
+    if (run->nofile && conns + 64 > run->nofile)
+        fprintf(stderr, "mcshredder: warning: %" PRIu64 " connections need more file "
+                        "descriptors than the limit of %" PRIu64 " allows; raise it "
+                        "(ulimit -n) or some connects will fail\n", conns, run->nofile);
+}
+
 static int start_workers(struct mcs_run *run, struct mcs_worker **w, int n)
 {
+    check_nofile(run, w, n);
     for (int i = 0; i < n; i++) {
         int ret = mcs_worker_start(w[i]);
         if (ret < 0) {

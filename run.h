@@ -74,6 +74,7 @@ struct mcs_run {
     double total_duration_s;
     double interval_s;       /* live line period */
     uint64_t timeout_ns;     /* a request unanswered this long fails; 0: never */
+    uint64_t nofile;         /* the descriptor limit, after raising it */
     bool quiet;              /* no live line */
     struct mcs_out out;
     atomic_int stop;         /* ends the current phase (mcs.stop) */
