@@ -169,9 +169,15 @@ static void finish(struct mcs_run *run, struct mcs_worker **w, int n, double ela
 
 int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs)
 {
+    if (atomic_load(&run->halt)) {
+        /* the run is over: this phase never ran and is not reported */
+        for (int i = 0; i < n; i++)
+            mcs_worker_reset(w[i]);
+        return -1;
+    }
     run->phase++;
     atomic_store(&run->stop, 0);
-    if (atomic_load(&run->halt) || start_workers(run, w, n) < 0) {
+    if (start_workers(run, w, n) < 0) {
         finish(run, w, n, 0);
         return -1;
     }
