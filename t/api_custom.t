@@ -9,32 +9,7 @@ use lib 't/lib';
 use Test::More;
 use File::Temp qw(tempdir);
 use MCS;
-
-my $CHECK_LUA = do {
-    local (@ARGV, $/) = (repo_root() . '/t/lua/check.lua');
-    <>;
-};
-
-# One TAP test per CHECK line the script printed, then one saying that all
-# $want of them ran (a script that died half way prints fewer).
-sub lua_checks {
-    my ($res, $want, $label) = @_;
-    my @lines = $res->{out} =~ /^CHECK (.*)$/mg;
-    for my $l (@lines) {
-        if ($l =~ /^ok (.*)/) {
-            pass("$label: $1");
-        } else {
-            fail("$label: " . ($l =~ s/^not ok //r));
-        }
-    }
-    is(scalar @lines, $want, "$label: all $want script checks ran")
-        or diag("exit " . ($res->{exit} // 'signal ' . $res->{signal})
-                . ($res->{timed_out} ? ' (timed out)' : '') . "\nstderr: $res->{err}");
-}
-
-my $TMP = tempdir('mcs-custom-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my $json_n = 0;
-sub json_path { return "$TMP/run" . ++$json_n . ".json" }
+use LuaCheck;
 
 my $mc = start_memcached();
 my $version = (mc_cmd($mc, "version\r\n") =~ /^VERSION (\S+)/)[0];
