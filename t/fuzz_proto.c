@@ -1,6 +1,7 @@
 /* t/fuzz_proto.c: libFuzzer target for the response parser and the request
- * scanner. Build: clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address -I.
- *                 t/fuzz_proto.c proto_text.c -o t/fuzz_proto */
+ * scanner. Built and run by scripts/fuzz.sh (seeds: t/corpus/proto/); by hand:
+ *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I.
+ *         t/fuzz_proto.c proto_text.c -o fuzz_proto */
 #include <stdlib.h>
 #include <string.h>
 
