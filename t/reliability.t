@@ -369,4 +369,22 @@ SKIP: {
     cmp_ok(scalar(@iv), '>=', 8, 'outage: about 12 intervals of 500 ms');
 }
 
+# ---- a peer that resets during the TLS handshake ---------------------------------------------
+{
+    # every connection is reset as soon as it is accepted, mid-handshake:
+    # counted, retried with backoff, and the run stops with exit 3 and a reason
+    my $mock = MockServer->start(steps => [['reset']]);
+    my $jf = "$TMP/reset_hs.json";
+    my $res = run_mcs({ timeout => 20 }, '--server', $mock->addr, '--tls', '--tls-insecure',
+        qw(--threads 1 --clients 2 --duration 4 --quiet --json), $jf);
+    ok(!$res->{timed_out} && !$res->{signal}, 'reset in the handshake: no crash, no hang');
+    is($res->{exit}, 3, 'reset in the handshake: exit 3 (no TLS connection works)')
+        or diag($res->{err});
+    like($res->{err}, qr/no TLS connection to .* works: /, 'reset in the handshake: says why');
+    my $j = eval { read_json($jf) };
+    my $e = $j ? $j->{totals}{errors_by_kind} : {};
+    cmp_ok(($e->{tls} // 0) + ($e->{reset} // 0) + ($e->{connect} // 0), '>=', 2,
+           'reset in the handshake: the failures are counted');
+}
+
 done_testing();
