@@ -241,6 +241,7 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
     c->state = MCS_CONN_CONNECTING;
     c->tp = c->target->tp;
     c->err = 0;
+    mcs_conn_tls_error(c, MCS_TLS_ERR_OTHER, NULL); /* no reason yet */
     c->waiter = waiter;
     c->wait = MCS_WAIT_CONNECT;
     struct io_uring_sqe *sqe = mcs_sqe(c->w);
@@ -692,7 +693,6 @@ static void conn_on_transport_recv(struct mcs_conn *c)
         return;
     }
     int ret = conn_transport_done(c, c->tp->decode(c));
-    mcs_conn_tls_error(c, MCS_TLS_ERR_OTHER, NULL);
     if (ret > 0)
         conn_wake(c, MCS_WAIT_READ);
     else if (ret == 0 && c->wait == MCS_WAIT_READ)
@@ -707,7 +707,7 @@ static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
         return;
     }
     bool handshake = c->state == MCS_CONN_HANDSHAKE;
-    if (handshake)
+    if (handshake && cqe->res <= 0)
         mcs_conn_tls_error(c, MCS_TLS_ERR_CLOSED, NULL);
     if (!conn_transfer_ok(c, cqe, handshake ? MCS_ERR_TLS : MCS_ERR_RESET))
         return;

@@ -159,9 +159,9 @@ static int push_req(lua_State *L, const struct mcs_req_spec *spec)
     r->cmd = spec->cmd;
     r->quiet = spec->mflags && mcs_mflags_quiet(spec->mflags, spec->mflags_len);
     r->noreply = spec->noreply;
-    r->vlen = spec->cmd == MCS_CMD_MS || spec->cmd <= MCS_CMD_CAS ? spec->vlen : 0;
-    if (spec->cmd < MCS_CMD_SET)
-        r->vlen = 0;
+    bool has_value = spec->cmd == MCS_CMD_MS ||
+                     (spec->cmd >= MCS_CMD_SET && spec->cmd <= MCS_CMD_CAS);
+    r->vlen = has_value ? spec->vlen : 0;
     r->hash = hash;
     r->len = len;
     memcpy(r->data, line, len);

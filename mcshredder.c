@@ -197,6 +197,37 @@ static void check_builtin_values(struct mcs_opts *o, char *ratio, const char *pr
         die_usage("--proto: expected meta or text, got '%s'%s", proto, "");
 }
 
+/* Long options; getopt_long returns the enum value. */
+enum { O_ASSERT = 200, O_ARRIVAL, O_CSV, O_HDR_LOG, O_TIMEOUT,
+       O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
+       O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
+       O_INTERVAL, O_QUIET, O_HELP, O_VERSION, O_TLS, O_TLS_CA, O_TLS_CERT,
+       O_TLS_KEY, O_TLS_SNI, O_TLS_INSECURE, O_TLS_MIN, O_TLS_MAX, O_TLS_CIPHERS,
+       O_TLS_SUITES, O_TLS_GROUPS, O_TLS_NO_RESUME, O_TLS_KEYLOG };
+static const struct option longopts[] = {
+    { "server", 1, 0, O_SERVER }, { "ip", 1, 0, O_IP }, { "port", 1, 0, O_PORT },
+    { "sock", 1, 0, O_SOCK }, { "conf", 1, 0, O_CONF }, { "arg", 1, 0, O_ARG },
+    { "threads", 1, 0, O_THREADS }, { "clients", 1, 0, O_CLIENTS },
+    { "duration", 1, 0, O_DURATION }, { "keys", 1, 0, O_KEYS },
+    { "ratio", 1, 0, O_RATIO }, { "value-size", 1, 0, O_VSIZE },
+    { "pipeline", 1, 0, O_PIPELINE }, { "rate", 1, 0, O_RATE },
+    { "proto", 1, 0, O_PROTO }, { "json", 1, 0, O_JSON },
+    { "interval", 1, 0, O_INTERVAL }, { "quiet", 0, 0, O_QUIET },
+    { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION },
+    { "assert", 1, 0, O_ASSERT }, { "arrival", 1, 0, O_ARRIVAL },
+    { "csv", 1, 0, O_CSV }, { "hdr-log", 1, 0, O_HDR_LOG },
+    { "timeout", 1, 0, O_TIMEOUT },
+    { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA }, { "tls-cert", 1, 0, O_TLS_CERT },
+    { "tls-key", 1, 0, O_TLS_KEY }, { "tls-sni", 1, 0, O_TLS_SNI },
+    { "tls-insecure", 0, 0, O_TLS_INSECURE }, { "tls-min", 1, 0, O_TLS_MIN },
+    { "tls-max", 1, 0, O_TLS_MAX }, { "tls-ciphers", 1, 0, O_TLS_CIPHERS },
+    { "tls-ciphersuites", 1, 0, O_TLS_SUITES }, { "tls-groups", 1, 0, O_TLS_GROUPS },
+    { "tls-no-resume", 0, 0, O_TLS_NO_RESUME }, { "tls-keylog", 1, 0, O_TLS_KEYLOG },
+    /* the original mcshredder's spellings */
+    { "tls_chain_cert", 1, 0, O_TLS_CERT }, { "tls_key", 1, 0, O_TLS_KEY },
+    { "tls_ca_cert", 1, 0, O_TLS_CA }, { 0, 0, 0, 0 }
+};
+
 static void add_assert(struct mcs_run *run, const char *expr)
 {
     char err[256];
@@ -229,34 +260,6 @@ static void parse_tls_opt(struct mcs_opts *o, int which, const char *arg)
 
 static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run *run)
 {
-    enum { O_ASSERT = 200, O_ARRIVAL, O_CSV, O_HDR_LOG, O_TIMEOUT, O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
-           O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
-           O_INTERVAL, O_QUIET, O_HELP, O_VERSION, O_TLS, O_TLS_CA, O_TLS_CERT,
-           O_TLS_KEY, O_TLS_SNI, O_TLS_INSECURE, O_TLS_MIN, O_TLS_MAX, O_TLS_CIPHERS,
-           O_TLS_SUITES, O_TLS_GROUPS, O_TLS_NO_RESUME, O_TLS_KEYLOG };
-    static const struct option longopts[] = {
-        { "server", 1, 0, O_SERVER }, { "ip", 1, 0, O_IP }, { "port", 1, 0, O_PORT },
-        { "sock", 1, 0, O_SOCK }, { "conf", 1, 0, O_CONF }, { "arg", 1, 0, O_ARG },
-        { "threads", 1, 0, O_THREADS }, { "clients", 1, 0, O_CLIENTS },
-        { "duration", 1, 0, O_DURATION }, { "keys", 1, 0, O_KEYS },
-        { "ratio", 1, 0, O_RATIO }, { "value-size", 1, 0, O_VSIZE },
-        { "pipeline", 1, 0, O_PIPELINE }, { "rate", 1, 0, O_RATE },
-        { "proto", 1, 0, O_PROTO }, { "json", 1, 0, O_JSON },
-        { "interval", 1, 0, O_INTERVAL }, { "quiet", 0, 0, O_QUIET },
-        { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION },
-        { "assert", 1, 0, O_ASSERT }, { "arrival", 1, 0, O_ARRIVAL },
-        { "csv", 1, 0, O_CSV }, { "hdr-log", 1, 0, O_HDR_LOG },
-        { "timeout", 1, 0, O_TIMEOUT },
-        { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA }, { "tls-cert", 1, 0, O_TLS_CERT },
-        { "tls-key", 1, 0, O_TLS_KEY }, { "tls-sni", 1, 0, O_TLS_SNI },
-        { "tls-insecure", 0, 0, O_TLS_INSECURE }, { "tls-min", 1, 0, O_TLS_MIN },
-        { "tls-max", 1, 0, O_TLS_MAX }, { "tls-ciphers", 1, 0, O_TLS_CIPHERS },
-        { "tls-ciphersuites", 1, 0, O_TLS_SUITES }, { "tls-groups", 1, 0, O_TLS_GROUPS },
-        { "tls-no-resume", 0, 0, O_TLS_NO_RESUME }, { "tls-keylog", 1, 0, O_TLS_KEYLOG },
-        /* the original mcshredder's spellings */
-        { "tls_chain_cert", 1, 0, O_TLS_CERT }, { "tls_key", 1, 0, O_TLS_KEY },
-        { "tls_ca_cert", 1, 0, O_TLS_CA }, { 0, 0, 0, 0 }
-    };
     char *ratio = NULL;
     const char *proto = NULL;
     int c;

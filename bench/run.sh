@@ -70,6 +70,8 @@ memcached=memcached
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/certs.sh
+. "$(dirname "$0")/certs.sh"
 need_arg() { [ $# -ge 2 ] || die "$1 needs a value"; }
 is_num() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]] && [[ ! $1 =~ ^0+([.]0*)?$ ]]; }
 is_int() { [[ $1 =~ ^[0-9]+$ ]]; }
@@ -485,44 +487,6 @@ mc_budget=$(( 120 + nstd * mcs_budget + perf * nstd * perf_budget + idle * 8 * i
 
 # --- certificates (TLS cases) ---------------------------------------------------
 
-# A throwaway CA and a server certificate for 127.0.0.1, EC P-256 keys, valid
-# for 2 days (as t/lib/MCS.pm makes them).
-make_certs() {
-    local d=$1
-    mkdir -p "$d"
-    cat > "$d/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = mcshredder-bench
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
-    local newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-    if ! { timeout -s KILL 60 openssl req -x509 -config "$d/openssl.cnf" -extensions v3_ca \
-               "${newkey[@]}" -keyout "$d/ca_key.pem" -out "$d/ca.pem" -days 2 \
-               -subj "/CN=mcshredder bench CA" &&
-           timeout -s KILL 60 openssl req -new -config "$d/openssl.cnf" "${newkey[@]}" \
-               -keyout "$d/server_key.pem" -out "$d/server.csr" -subj "/CN=127.0.0.1" &&
-           timeout -s KILL 60 openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" \
-               -CAkey "$d/ca_key.pem" -set_serial "$((1000 + RANDOM))" -days 2 \
-               -out "$d/server_cert.pem" -extfile "$d/openssl.cnf" -extensions v3_server
-         } > "$d/openssl.log" 2>&1; then
-        cat "$d/openssl.log" >&2
-        die "making the TLS certificates failed"
-    fi
-}
-
 # --- memcached ----------------------------------------------------------------
 
 # free_ports N: N distinct free loopback ports
@@ -578,7 +542,7 @@ if [ "$need_plain" = 1 ]; then
     echo "memcached pid $plain_pid on 127.0.0.1:$plain_port (CPU $server_cpu)" >&2
 fi
 if [ "$need_tls" = 1 ]; then
-    make_certs "$tmp/certs"
+    make_certs "$tmp/certs" || die "making the TLS certificates failed"
     # memcached may drop privileges: let it read its key
     chmod 755 "$tmp" "$tmp/certs"
     chmod 644 "$tmp/certs/"*.pem

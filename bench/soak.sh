@@ -100,36 +100,9 @@ trap 'log "interrupted"; cleanup; exit 130' INT TERM
 
 # ---- certificates -------------------------------------------------------------
 CERTS="$OUT/certs"
-mkdir -p "$CERTS"
-cat > "$CERTS/openssl.cnf" <<'CNF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = mcshredder-soak
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-CNF
-EC=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-(
-    cd "$CERTS" &&
-    timeout -s KILL 30 openssl req -x509 -config openssl.cnf -extensions v3_ca "${EC[@]}" \
-        -keyout ca_key.pem -out ca.pem -days 2 -subj '/CN=mcshredder soak CA' &&
-    timeout -s KILL 30 openssl req -new -config openssl.cnf "${EC[@]}" \
-        -keyout server_key.pem -out server.csr -subj '/CN=127.0.0.1' &&
-    timeout -s KILL 30 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca_key.pem \
-        -set_serial $((1000 + RANDOM)) -days 2 -out server_cert.pem \
-        -extfile openssl.cnf -extensions v3_server
-) > "$CERTS/openssl.log" 2>&1 || { echo "soak.sh: making certificates failed:" >&2; cat "$CERTS/openssl.log" >&2; exit 1; }
+# shellcheck source=bench/certs.sh
+. "$(dirname "$0")/certs.sh"
+make_certs "$CERTS" || { echo "soak.sh: making certificates failed" >&2; exit 1; }
 
 # ---- memcached ----------------------------------------------------------------
 free_port() {
