@@ -30,7 +30,7 @@ static const struct {
     { "hits", U_COUNT }, { "misses", U_COUNT }, { "hit_ratio", U_RATIO },
     { "connects", U_COUNT }, { "reconnects", U_COUNT }, { "bytes_in", U_COUNT },
     { "bytes_out", U_COUNT }, { "late_runs", U_COUNT },
-    { "rate_achieved_ratio", U_RATIO },
+    { "validate_mismatches", U_COUNT }, { "rate_achieved_ratio", U_RATIO },
     { "p50", U_LATENCY }, { "p90", U_LATENCY }, { "p99", U_LATENCY },
     { "p999", U_LATENCY }, { "max", U_LATENCY }, { "mean", U_LATENCY },
 };
@@ -181,6 +181,7 @@ static double metric_value(const char *m, const struct mcs_stats *s, double secs
         { "misses", s->misses }, { "connects", s->connects },
         { "reconnects", s->reconnects }, { "bytes_in", s->bytes_in },
         { "bytes_out", s->bytes_out }, { "late_runs", s->late_runs },
+        { "validate_mismatches", s->mismatches },
     };
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         if (strcmp(m, counts[i].name) == 0)

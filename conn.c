@@ -1,6 +1,7 @@
 /* conn.c: client connections on a worker's io_uring: connect, send the
  * write buffer, receive and parse responses, and time every request from
  * when it was written to when its response arrived. */
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <netinet/tcp.h>
@@ -22,7 +23,6 @@ static void conn_on_send(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_cancel(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_on_timeout(struct mcs_event *ev, struct io_uring_cqe *cqe);
-static void conn_on_link(struct mcs_event *ev, struct io_uring_cqe *cqe);
 static void conn_cancel(struct mcs_conn *c, struct mcs_event *ev);
 static void conn_wake(struct mcs_conn *c, enum mcs_conn_wait why);
 
@@ -56,17 +56,36 @@ struct mcs_conn *mcs_conn_new(struct mcs_worker *w, const struct mcs_target *t,
     c->target = t;
     c->stats = stats;
     c->fd = -1;
+    c->fslot = -1;
     c->ev_connect = (struct mcs_event){ .cb = conn_on_connect, .ctx = c };
     c->ev_send = (struct mcs_event){ .cb = conn_on_send, .ctx = c };
     c->ev_recv = (struct mcs_event){ .cb = conn_on_recv, .ctx = c };
     c->ev_cancel = (struct mcs_event){ .cb = conn_on_cancel, .ctx = c };
     c->ev_timeout = (struct mcs_event){ .cb = conn_on_timeout, .ctx = c };
-    c->ev_link = (struct mcs_event){ .cb = conn_on_link, .ctx = c };
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
     return c;
+}
+
+/* An SQE on the socket goes by its registered slot when it has one. */
+static void conn_sqe_file(const struct mcs_conn *c, struct io_uring_sqe *sqe)
+{
+    if (c->fslot >= 0) {
+        sqe->fd = c->fslot;
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+}
+
+static void conn_close_fd(struct mcs_conn *c)
+{
+    if (c->fslot >= 0)
+        mcs_worker_file_release(c->w, c->fslot);
+    c->fslot = -1;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
 }
 
 static void conn_free(struct mcs_conn *c)
@@ -77,8 +96,7 @@ static void conn_free(struct mcs_conn *c)
         c->w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (c->fd >= 0)
-        close(c->fd);
+    conn_close_fd(c);
     if (c->tp && c->tp->release)
         c->tp->release(c);
     if (c->tp && c->tp->destroy)
@@ -96,8 +114,7 @@ static void conn_free(struct mcs_conn *c)
 /* Submits a cancel for everything this connection has in flight. */
 static void conn_cancel_all(struct mcs_conn *c)
 {
-    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv, &c->ev_timeout,
-                                &c->ev_link };
+    struct mcs_event *evs[] = { &c->ev_connect, &c->ev_send, &c->ev_recv, &c->ev_timeout };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         conn_cancel(c, evs[i]);
 }
@@ -125,8 +142,7 @@ static void conn_settle(struct mcs_conn *c)
         return;
     }
     if (c->state == MCS_CONN_FAILED && c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
+        conn_close_fd(c);
         if (c->tp && c->tp->release)
             c->tp->release(c);
     }
@@ -228,17 +244,19 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
 {
     if (c->inflight > 0)
         return -EBUSY;
-    if (c->fd >= 0)
-        close(c->fd);
+    conn_close_fd(c);
     conn_reset_buffers(c);
     c->fd = conn_socket(c->target);
     if (c->fd < 0) {
         int err = c->fd;
+        c->fd = -1;
         c->state = MCS_CONN_CLOSED;
         c->stats->errors[MCS_ERR_CONNECT]++;
         return err;
     }
+    c->fslot = mcs_worker_file_slot(c->w, c->fd);
     c->state = MCS_CONN_CONNECTING;
+    c->timing_out = false;
     c->tp = c->target->tp;
     c->err = 0;
     mcs_conn_tls_error(c, MCS_TLS_ERR_OTHER, NULL); /* no reason yet */
@@ -247,6 +265,7 @@ int mcs_conn_connect(struct mcs_conn *c, struct mcs_co *waiter)
     struct io_uring_sqe *sqe = mcs_sqe(c->w);
     io_uring_prep_connect(sqe, c->fd, (const struct sockaddr *)&c->target->addr,
                           c->target->addrlen);
+    conn_sqe_file(c, sqe);
     mcs_event_arm(c->w, &c->ev_connect, sqe);
     c->inflight++;
     c->timeout_ts.tv_sec = MCS_CONNECT_TIMEOUT_MS / 1000;
@@ -360,7 +379,7 @@ static struct mcs_pending *pend_push(struct mcs_conn *c)
 }
 
 static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool noreply,
-                      uint16_t nkeys)
+                      uint16_t nkeys, uint64_t key_hash)
 {
     enum mcs_kind kind = mcs_cmd_kind(cmd);
     if (noreply) {
@@ -372,7 +391,7 @@ static int conn_queue(struct mcs_conn *c, enum mcs_cmd cmd, bool quiet, bool nor
     if (p == NULL)
         return -ENOMEM;
     *p = (struct mcs_pending){ .kind = kind, .quiet = quiet, .nkeys = nkeys,
-                               .intended_ns = c->intended_ns };
+                               .intended_ns = c->intended_ns, .key_hash = key_hash };
     c->pend_unsent++;
     return 0;
 }
@@ -381,7 +400,7 @@ int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
                        enum mcs_cmd cmd, bool quiet, bool noreply, uint16_t nkeys,
                        uint32_t vlen, uint64_t key_hash)
 {
-    size_t body = vlen ? (size_t)vlen + 2 : 0;
+    size_t body = mcs_cmd_has_value(cmd) ? (size_t)vlen + 2 : 0;
     if (mcs_buf_reserve(&c->wbuf, len + body) < 0)
         return -ENOMEM;
     memcpy(c->wbuf.data + c->wbuf.used, line, len);
@@ -391,7 +410,7 @@ int mcs_conn_write_req(struct mcs_conn *c, const char *line, size_t len,
         mcs_value_fill(c->wbuf.data + c->wbuf.used, vlen, key_hash);
         c->wbuf.used += body;
     }
-    return conn_queue(c, cmd, quiet, noreply, nkeys);
+    return conn_queue(c, cmd, quiet, noreply, nkeys, key_hash);
 }
 
 char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n)
@@ -402,11 +421,11 @@ char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n)
 }
 
 int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
-                        bool quiet, bool noreply)
+                        bool quiet, uint16_t nkeys, uint64_t key_hash)
 {
     c->wbuf.used += len;
     c->busy = true;
-    return conn_queue(c, cmd, quiet, noreply, 1);
+    return conn_queue(c, cmd, quiet, false, nkeys, key_hash);
 }
 
 /* Queues each complete command in p[0..n); returns the bytes used. */
@@ -416,7 +435,7 @@ static size_t scan_commands(struct mcs_conn *c, const char *p, size_t n)
     struct mcs_req_info info;
     while (done < n && mcs_req_scan(p + done, n - done, &info) == MCS_SCAN_OK) {
         if (conn_queue(c, info.cmd, info.quiet, info.noreply,
-                       info.nkeys ? info.nkeys : 1) < 0)
+                       info.nkeys ? info.nkeys : 1, 0) < 0)
             return n;
         done += info.len;
     }
@@ -482,6 +501,7 @@ static void conn_submit_send(struct mcs_conn *c)
     struct io_uring_sqe *sqe = mcs_sqe(c->w);
     io_uring_prep_send(sqe, c->fd, c->sbuf.data + c->sent, c->sbuf.used - c->sent,
                        MSG_NOSIGNAL);
+    conn_sqe_file(c, sqe);
     mcs_event_arm(c->w, &c->ev_send, sqe);
     c->inflight++;
 }
@@ -627,32 +647,27 @@ static int conn_submit_recv(struct mcs_conn *c)
         return -ENOMEM;
     if (raw && (moved || grew))
         c->gen++; /* responses handed out point into rbuf */
-    uint64_t deadline = conn_deadline(c);
-    if (deadline)
-        mcs_sqe_reserve(c->w, 2);
     struct io_uring_sqe *sqe = mcs_sqe(c->w);
     io_uring_prep_recv(sqe, c->fd, b->data + b->used, b->size - b->used, 0);
+    conn_sqe_file(c, sqe);
+    /* the answer to what was just sent is not there yet: wait for it
+     * rather than try a receive that would only fail */
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     mcs_event_arm(c->w, &c->ev_recv, sqe);
     c->inflight++;
-    if (deadline) {
-        /* the recv is cancelled if the oldest request's time runs out */
-        sqe->flags |= IOSQE_IO_LINK;
-        c->link_ts.tv_sec = deadline / 1000000000ULL;
-        c->link_ts.tv_nsec = deadline % 1000000000ULL;
-        sqe = mcs_sqe(c->w);
-        io_uring_prep_link_timeout(sqe, &c->link_ts, IORING_TIMEOUT_ABS);
-        mcs_event_arm(c->w, &c->ev_link, sqe);
-        c->inflight++;
-    }
     return 0;
 }
 
-static void conn_on_link(struct mcs_event *ev, struct io_uring_cqe *cqe)
+/* The worker's periodic check (instead of a linked timeout on every recv,
+ * which costs a timer and a completion per request): a receive waiting
+ * past the oldest request's deadline is cancelled, which fails it. */
+void mcs_conn_check_timeout(struct mcs_conn *c, uint64_t now_ns)
 {
-    (void)cqe; /* -ETIME: it fired, and the recv comes back -ECANCELED */
-    struct mcs_conn *c = ev->ctx;
-    c->inflight--;
-    conn_settle(c);
+    uint64_t deadline = conn_deadline(c);
+    if (deadline && now_ns >= deadline && c->ev_recv.inflight && !c->timing_out) {
+        c->timing_out = true;
+        conn_cancel(c, &c->ev_recv);
+    }
 }
 
 /* Every request still waiting timed out with the oldest: all are counted,
@@ -703,7 +718,7 @@ static void conn_on_recv(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
     if (cqe->res == -ECANCELED && c->state == MCS_CONN_OPEN) {
-        conn_timed_out(c); /* only the linked timeout cancels an open recv */
+        conn_timed_out(c); /* only a timeout cancels an open recv */
         return;
     }
     bool handshake = c->state == MCS_CONN_HANDSHAKE;
@@ -840,6 +855,57 @@ static void conn_protocol_error(struct mcs_conn *c, const char *p)
     mcs_conn_fail(c, -EPROTO, MCS_ERR_PROTOCOL);
 }
 
+/* The key a value response is for: from a VALUE line or an mg "k" flag.
+ * Returns its length, 0 when the response does not say. */
+static size_t response_key(const char *p, const struct mcs_res *res, const char **key)
+{
+    if (res->type == MCS_RES_VALUE) {
+        *key = p + res->key_off;
+        return res->key_len;
+    }
+    const char *f = p + res->mflags_off, *end = f + res->mflags_len;
+    while (f < end) {
+        const char *tok_end = memchr(f, ' ', end - f);
+        if (tok_end == NULL)
+            tok_end = end;
+        if (*f == 'k' && tok_end - f > 1) {
+            *key = f + 1;
+            return tok_end - f - 1;
+        }
+        f = tok_end + 1;
+    }
+    return 0;
+}
+
+/* Validation: a value read must be what a set of its key writes
+ * (mcs_value_fill). Mismatches are counted; the first few are printed. */
+static void conn_validate(struct mcs_conn *c, const char *p, const struct mcs_res *res)
+{
+    const char *key = NULL;
+    size_t klen = response_key(p, res, &key);
+    uint64_t hash = klen ? mcs_key_hash(key, klen)
+                  : c->pend_len ? c->pend[c->pend_head].key_hash : 0;
+    if (hash == 0)
+        return; /* nothing says which key this is */
+    c->stats->validated++;
+    if (mcs_value_check(p + res->value_off, (uint32_t)res->vlen, hash))
+        return;
+    c->stats->mismatches++;
+    struct mcs_run *run = c->w->run;
+    unsigned n = atomic_fetch_add(&run->mismatches_printed, 1);
+    if (n >= MCS_MISMATCHES_PRINTED)
+        return;
+    if (klen)
+        fprintf(stderr, "mcshredder: validate: key '%.*s': %" PRId64 " bytes read are not "
+                        "what a set of this key writes\n", (int)klen, key, res->vlen);
+    else
+        fprintf(stderr, "mcshredder: validate: key with hash %016" PRIx64 ": %" PRId64
+                        " bytes read are not what a set of this key writes (add the mg "
+                        "k flag to see the key)\n", hash, res->vlen);
+    if (n + 1 == MCS_MISMATCHES_PRINTED)
+        fprintf(stderr, "mcshredder: validate: further mismatches are only counted\n");
+}
+
 int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base)
 {
     if (c->state != MCS_CONN_OPEN)
@@ -849,6 +915,8 @@ int mcs_conn_read(struct mcs_conn *c, struct mcs_res *res, const char **base)
     case MCS_PARSE_OK:
         c->rpos += res->consumed;
         *base = p;
+        if (c->validate && res->vlen >= 0)
+            conn_validate(c, p, res);
         conn_account(c, res->type);
         return 0;
     case MCS_PARSE_WANT:

@@ -30,6 +30,7 @@ struct mcs_pending {
     uint8_t quiet;       /* meta q: may get no response */
     uint16_t nkeys;      /* get family: keys asked for */
     uint16_t values;     /* get family: VALUE lines seen so far */
+    uint64_t key_hash;   /* of its (first) key, for validation; 0: unknown */
 };
 
 enum mcs_conn_state {
@@ -81,6 +82,7 @@ struct mcs_conn {
     const struct mcs_target *target;
     struct mcs_stats *stats;     /* the workload's counters */
     int fd;
+    int fslot;                   /* its registered file slot, or -1 */
     enum mcs_conn_state state;
     int err;                     /* why it failed: -errno, or -EPROTO */
     enum mcs_err err_kind;
@@ -103,9 +105,9 @@ struct mcs_conn {
     uint32_t gen;                /* bumps when rbuf contents move */
     uint64_t rtime_ns;           /* when the latest bytes arrived */
 
-    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel, ev_timeout, ev_link;
+    struct mcs_event ev_connect, ev_send, ev_recv, ev_cancel, ev_timeout;
     struct __kernel_timespec timeout_ts;  /* connect + handshake deadline */
-    struct __kernel_timespec link_ts;     /* the oldest request's deadline */
+    bool timing_out;             /* its recv is being cancelled: timed out */
     int inflight;                /* SQEs in flight, cancels included */
 
     struct mcs_co *waiter;       /* coroutine blocked on this connection */
@@ -116,6 +118,7 @@ struct mcs_conn {
     uint32_t pend_unsent;        /* newest entries not flushed yet */
     uint64_t intended_ns;        /* the current run's slot; 0: closed loop */
 
+    bool validate;               /* check every value read (--validate) */
     bool orphaned;               /* its owner is gone: free when idle */
     bool busy;                   /* used since the last idle sweep */
     struct mcs_conn *prev, *next; /* the worker's list of connections */
@@ -147,7 +150,11 @@ int mcs_conn_write_raw(struct mcs_conn *c, const char *data, size_t len);
  * mcs_conn_commit_req. Used by factories to format in place. */
 char *mcs_conn_wbuf_room(struct mcs_conn *c, size_t n);
 int mcs_conn_commit_req(struct mcs_conn *c, size_t len, enum mcs_cmd cmd,
-                        bool quiet, bool noreply);
+                        bool quiet, uint16_t nkeys, uint64_t key_hash);
+
+/* Fails the connection when its oldest request ran out of time (--timeout)
+ * while it waits for responses. Called by its worker every so often. */
+void mcs_conn_check_timeout(struct mcs_conn *c, uint64_t now_ns);
 
 /* Sends what was written: it goes out now, or as soon as the send in
  * flight completes. 0, or -errno when the connection is down. */

@@ -12,6 +12,7 @@
 #include "asserts.h"
 #include "lua_api.h"
 #include "lua_io.h"
+#include "lua_dist.h"
 
 #define MT_THREAD "mcs.thread"
 
@@ -312,6 +313,9 @@ static void parse_wl_opts(lua_State *L, int t, int nthreads, struct mcs_wl_opts 
     }
     lua_pop(L, 1);
     o->reconn_every = (uint32_t)opt_field(L, t, "reconn_every", 0, 0);
+    lua_getfield(L, t, "validate");
+    o->validate = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_Integer limit = opt_field(L, t, "limit", 0, 0);
     if (limit > 0)
         o->limit = limit / nthreads > 0 ? limit / nthreads : 1;
@@ -359,9 +363,13 @@ static int add_workload(lua_State *L, bool custom)
     wl->custom = custom;
     if (o.period_ns) /* the schedule's total rate of runs */
         wl->target_runs_per_s = 1e9 * o.clients * n / (double)o.period_ns;
+    wl->limit_runs = (uint64_t)o.limit * o.clients * n;
     int arg = lua_isnoneornil(L, 3) ? 0 : 3;
-    for (int i = 0; i < n; i++)
+    o.nthreads = n;
+    for (int i = 0; i < n; i++) {
+        o.thread_pos = i;
         mcs_worker_add(ws[i], L, wl, &o, arg, init);
+    }
     return 0;
 }
 
@@ -403,8 +411,12 @@ lua_State *mcs_lua_new(struct mcs_lctx *lctx)
     luaL_newmetatable(L, MT_THREAD);
     lua_pop(L, 1);
     mcs_lua_io_metatables(L);
+    mcs_lua_dist_metatables(L);
     luaL_newlib(L, mcs_funcs);
     luaL_setfuncs(L, mcs_io_funcs, 0);
+    luaL_setfuncs(L, mcs_dist_funcs, 0);
+    if (lctx->run->seed_given) /* math.random repeats too */
+        mcs_lua_seed_random(L, lctx->run->seed, lctx->w ? (uint64_t)lctx->w->id + 1 : 0);
     lua_setglobal(L, "mcs");
     return L;
 }
@@ -428,8 +440,27 @@ int mcs_lua_pcall(lua_State *L, int nargs, int nresults)
     return status;
 }
 
+/* require() looks beside the script first: DIR/?.lua and DIR/lib/?.lua,
+ * so a script can share code with its neighbours (scripts/lib/). */
+static void add_script_dir_to_path(lua_State *L, const char *script_path)
+{
+    const char *slash = strrchr(script_path, '/');
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    if (slash)
+        lua_pushlstring(L, script_path, slash - script_path);
+    else
+        lua_pushliteral(L, ".");
+    const char *dir = lua_tostring(L, -1);
+    lua_pushfstring(L, "%s/?.lua;%s/lib/?.lua;%s", dir, dir, lua_tostring(L, -2));
+    lua_setfield(L, -4, "path");
+    lua_pop(L, 3);
+}
+
 int mcs_lua_load_script(lua_State *L, const struct mcs_run *run)
 {
+    if (run->script_path)
+        add_script_dir_to_path(L, run->script_path);
     int status = run->script_path
         ? luaL_loadfile(L, run->script_path)
         : luaL_loadbuffer(L, run->script_text, strlen(run->script_text), "=default.lua");

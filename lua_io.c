@@ -9,6 +9,7 @@
 
 #include "lua_api.h"
 #include "lua_io.h"
+#include "lua_dist.h"
 #include "target.h"
 #include "tls.h"
 
@@ -40,6 +41,7 @@ struct mcs_factory {
     uint32_t tag;
     struct mcs_req_spec spec;
     bool quiet, needs_vlen;
+    bool multikey;        /* classic get/gets: write_factory takes more keys */
     bool hashed;          /* hash is set: only value-writing requests need it */
     uint64_t hash, t_ns;  /* of the last request written */
     char prefix[MCS_KEY_MAX + 1];
@@ -159,9 +161,7 @@ static int push_req(lua_State *L, const struct mcs_req_spec *spec)
     r->cmd = spec->cmd;
     r->quiet = spec->mflags && mcs_mflags_quiet(spec->mflags, spec->mflags_len);
     r->noreply = spec->noreply;
-    bool has_value = spec->cmd == MCS_CMD_MS ||
-                     (spec->cmd >= MCS_CMD_SET && spec->cmd <= MCS_CMD_CAS);
-    r->vlen = has_value ? spec->vlen : 0;
+    r->vlen = mcs_cmd_has_value(spec->cmd) ? spec->vlen : 0;
     r->hash = hash;
     r->len = len;
     memcpy(r->data, line, len);
@@ -306,6 +306,7 @@ static int factory_new(lua_State *L, enum mcs_cmd cmd, int flags_from)
         f->quiet = mcs_mflags_quiet(f->mflags, f->spec.mflags_len);
     }
     f->needs_vlen = cmd == MCS_CMD_MS || cmd == MCS_CMD_SET;
+    f->multikey = cmd == MCS_CMD_GET || cmd == MCS_CMD_GETS;
     luaL_setmetatable(L, MT_FACTORY);
     return 1;
 }
@@ -314,6 +315,17 @@ static int mcslib_ms_factory(lua_State *L) { return factory_new(L, MCS_CMD_MS, 2
 static int mcslib_md_factory(lua_State *L) { return factory_new(L, MCS_CMD_MD, 2); }
 static int mcslib_ma_factory(lua_State *L) { return factory_new(L, MCS_CMD_MA, 2); }
 static int mcslib_get_factory(lua_State *L) { return factory_new(L, MCS_CMD_GET, 0); }
+static int mcslib_delete_factory(lua_State *L) { return factory_new(L, MCS_CMD_DELETE, 0); }
+/* touch_factory(prefix, ttl) */
+static int mcslib_touch_factory(lua_State *L)
+{
+    int64_t ttl = luaL_checkinteger(L, 2);
+    lua_settop(L, 1);
+    factory_new(L, MCS_CMD_TOUCH, 0);
+    struct mcs_factory *f = lua_touserdata(L, -1);
+    f->spec.ttl = ttl;
+    return 1;
+}
 /* set_factory(prefix [, flags [, ttl]]) */
 static int mcslib_set_factory(lua_State *L)
 {
@@ -327,26 +339,57 @@ static int mcslib_set_factory(lua_State *L)
     return 1;
 }
 
-/* Formats factory f's request for number num straight into c's buffer. */
+/* Appends " <prefix><num>" (no number when num < 0) for each key number at
+ * args first..top to the request line at p (len bytes, ending in "\r\n");
+ * returns the new length. */
+static size_t factory_more_keys(lua_State *L, const struct mcs_factory *f, char *p,
+                                size_t len, int first, int top)
+{
+    char *end = p + len - 2;
+    for (int i = first; i <= top; i++) {
+        lua_Integer num = mcs_lua_check_key(L, i);
+        *end++ = ' ';
+        char *key = end;
+        memcpy(end, f->prefix, f->spec.prefix_len);
+        end += f->spec.prefix_len;
+        if (num >= 0)
+            end = mcs_fmt_i64(end, num);
+        if (end - key > MCS_KEY_MAX)
+            luaL_error(L, "mcs.write_factory: key too long or not valid");
+    }
+    *end++ = '\r';
+    *end++ = '\n';
+    return end - p;
+}
+
+/* Formats factory f's request for number num straight into c's buffer;
+ * a get factory takes more numbers for a multi-key get. */
 static void factory_write(lua_State *L, struct mcs_conn *c, int fidx)
 {
     struct mcs_factory *f = check_tagged(L, fidx, TAG_FACTORY, MT_FACTORY);
-    f->spec.num = luaL_checkinteger(L, fidx + 1);
+    f->spec.num = mcs_lua_check_key(L, fidx + 1);
     if (f->needs_vlen)
         f->spec.vlen = check_vlen(L, fidx + 2);
-    uint32_t vlen = f->needs_vlen ? f->spec.vlen : 0;
-    size_t body = vlen ? (size_t)vlen + 2 : 0;
-    char *p = mcs_conn_wbuf_room(c, MCS_REQ_LINE_MAX + body);
+    int top = lua_gettop(L);
+    int nkeys = f->multikey && top > fidx + 1 ? top - fidx : 1;
+    luaL_argcheck(L, nkeys <= UINT16_MAX, fidx + 2, "too many keys");
+    size_t body = f->needs_vlen ? (size_t)f->spec.vlen + 2 : 0;
+    size_t more = (size_t)(nkeys - 1) * (f->spec.prefix_len + 22);
+    char *p = mcs_conn_wbuf_room(c, MCS_REQ_LINE_MAX + more + body);
     if (p == NULL)
         luaL_error(L, "out of memory");
-    size_t len = mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, body ? &f->hash : NULL);
+    bool hash = body || c->validate;
+    size_t len = mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, hash ? &f->hash : NULL);
     if (len == 0)
         luaL_error(L, "mcs.write_factory: key too long or not valid");
+    if (nkeys > 1)
+        len = factory_more_keys(L, f, p, len, fidx + 2, top);
     if (body)
-        mcs_value_fill(p + len, vlen, f->hash);
-    f->hashed = body > 0;
+        mcs_value_fill(p + len, f->spec.vlen, f->hash);
+    f->hashed = hash;
     f->t_ns = c->w->now_ns; /* the loop's clock: no clock read per request */
-    mcs_conn_commit_req(c, len + body, f->spec.cmd, f->quiet, false);
+    mcs_conn_commit_req(c, len + body, f->spec.cmd, f->quiet, (uint16_t)nkeys,
+                        hash ? f->hash : 0);
 }
 
 /* The key hash of the factory's last request, computed when first needed. */
@@ -465,40 +508,46 @@ static struct mcs_resud *res_alloc(lua_State *L)
     return ru;
 }
 
-/* Reads into the response at ridx (pushed by the caller). */
+/* Reads `left` responses (counted and timed as ever) and keeps the last in
+ * the response at ridx (pushed by the caller). */
 static int read_conn(lua_State *L, struct mcs_conn *c, int ridx, bool custom,
-                     lua_KFunction k)
+                     lua_KFunction k, lua_KContext left)
 {
     struct mcs_resud *ru = check_tagged(L, ridx, TAG_RES, MT_RES);
     struct mcs_res r;
     const char *base;
-    int ret = mcs_conn_read(c, &r, &base);
-    if (ret == 1)
-        return wait_conn(L, c, MCS_WAIT_READ, k, 0);
-    if (ret < 0)
-        return conn_failed(L, c, ret, custom);
+    for (;;) {
+        int ret = mcs_conn_read(c, &r, &base);
+        if (ret == 1)
+            return wait_conn(L, c, MCS_WAIT_READ, k, left);
+        if (ret < 0)
+            return conn_failed(L, c, ret, custom);
+        if (--left <= 0)
+            break;
+    }
     res_store(L, ru, c, &r, base);
     lua_pushvalue(L, ridx);
     return 1;
 }
 
-static int read_k(lua_State *L, int status, lua_KContext ctx)
+static int read_k(lua_State *L, int status, lua_KContext left)
 {
     (void)status;
-    (void)ctx;
-    return read_conn(L, need_conn(L, "read"), 1, false, read_k);
+    return read_conn(L, need_conn(L, "read"), 1, false, read_k, left);
 }
 
-/* read([res]) -> res */
+/* read([res [, n]]) -> res: the n-th response from here (default 1) */
 static int mcslib_read(lua_State *L)
 {
     need_conn(L, "read");
+    lua_Integer n = luaL_optinteger(L, 2, 1);
+    luaL_argcheck(L, n >= 1, 2, "the number of responses must be at least 1");
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
         res_alloc(L);
     }
     lua_settop(L, 1);
-    return read_k(L, LUA_OK, 0);
+    return read_k(L, LUA_OK, (lua_KContext)n);
 }
 
 static int mcslib_disconnect(lua_State *L)
@@ -547,6 +596,7 @@ static int mcslib_client_new(lua_State *L)
     c->conn = mcs_conn_new(lc->w, &c->target, &lc->co->slot->cur);
     if (c->conn == NULL)
         return luaL_error(L, "out of memory");
+    c->conn->validate = lc->co->slot->opts.validate;
     return 1;
 }
 
@@ -625,11 +675,10 @@ static int mcslib_client_flush(lua_State *L)
     return flush_conn(L, check_client(L, 1)->conn, true);
 }
 
-static int client_read_k(lua_State *L, int status, lua_KContext ctx)
+static int client_read_k(lua_State *L, int status, lua_KContext left)
 {
     (void)status;
-    (void)ctx;
-    return read_conn(L, check_client(L, 1)->conn, 2, true, client_read_k);
+    return read_conn(L, check_client(L, 1)->conn, 2, true, client_read_k, left);
 }
 
 /* client_read(c [, res]) -> res | nil, err */
@@ -644,7 +693,7 @@ static int mcslib_client_read(lua_State *L)
     /* the response keeps its client alive while it points into its buffer */
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, 2, 1);
-    return client_read_k(L, LUA_OK, 0);
+    return client_read_k(L, LUA_OK, 1);
 }
 
 static int client_readline_k(lua_State *L, int status, lua_KContext ctx)
@@ -911,7 +960,8 @@ const luaL_Reg mcs_io_funcs[] = {
     { "mn", mcslib_mn }, { "me", mcslib_me }, { "mg_factory", mcslib_mg_factory },
     { "ms_factory", mcslib_ms_factory }, { "md_factory", mcslib_md_factory },
     { "ma_factory", mcslib_ma_factory }, { "get_factory", mcslib_get_factory },
-    { "set_factory", mcslib_set_factory }, { "write", mcslib_write },
+    { "set_factory", mcslib_set_factory }, { "delete_factory", mcslib_delete_factory },
+    { "touch_factory", mcslib_touch_factory }, { "write", mcslib_write },
     { "write_factory", mcslib_write_factory }, { "flush", mcslib_flush },
     { "read", mcslib_read }, { "disconnect", mcslib_disconnect },
     { "res_new", mcslib_res_new }, { "resline", mcslib_resline },

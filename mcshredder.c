@@ -4,11 +4,14 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <malloc.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #include "compare_script.h"
 #include "default_script.h"
 #include "asserts.h"
+#include "dist.h"
 #include "hdrlog.h"
 #include "lua_api.h"
 #include "report.h"
@@ -27,7 +31,7 @@
 
 struct mcs_opts {
     const char *host, *port, *sock, *conf, *arg, *json, *csv, *hdr_log;
-    const char *builtin[16][2];  /* built-in workload settings: name, value */
+    const char *builtin[32][2];  /* built-in workload settings: name, value */
     int nbuiltin;
     bool help;
     bool use_tls;                /* --tls: the default target speaks TLS */
@@ -65,17 +69,40 @@ static void usage(FILE *f)
 "Built-in workload (used when there is no --conf):\n"
 "  --threads N            worker threads (default: number of CPUs)\n"
 "  --clients N            connections per thread (default 25)\n"
+"  --pin                  pin worker thread i to the i-th CPU it may use, for\n"
+"                         scripts too (default: the scheduler places them)\n"
 "  --duration TIME        how long to run: 30, 30s, 500ms, 2m, 1h (default 10s)\n"
-"  --keys N               key space size (default 10000)\n"
-"  --ratio SET:GET        set to get ratio (default 1:9)\n"
-"  --value-size BYTES     value size for sets (default 100)\n"
-"  --pipeline N           requests per round trip (default 1)\n"
-"  --rate N               total requests per second, 0 = unlimited (default 0);\n"
+"  --proto meta|text      meta (mg/ms/md) or classic text (get/set/delete/touch)\n"
+"                         (default meta)\n"
+"  --ratio S:G[:D[:T]]    mix of sets, gets, deletes and touches (default 1:9)\n"
+"  --pipeline N           operations per round trip (default 1)\n"
+"  --multiget N           keys per get: one \"get k1 .. kN\" (text) or N\n"
+"                         pipelined mg (meta) (default 1)\n"
+"  --preload              set every key once first, as a phase of its own\n"
+"  --validate             check every value read against what a set of its key\n"
+"                         writes; mismatches fail the run (exit 1)\n"
+"\n"
+"Keys and values (built-in workload):\n"
+"  --keys N               key space size: keys PREFIX1 .. PREFIXN (default 10000)\n"
+"  --key-prefix STR       key prefix (default mcs:)\n"
+"  --key-dist SPEC        which keys are asked for (default uniform):\n"
+"                         uniform, sequential, sequential:shared, zipf[:S]\n"
+"                         (S default 0.99), gaussian[:MEAN,SD] (0.5,0.125),\n"
+"                         hotspot[:KEYS,REQS] (0.2,0.8), latest[:S]\n"
+"  --value-size SPEC      value sizes of sets (default 100): N, MIN-MAX,\n"
+"                         SIZE:WEIGHT,... (100:70,1000:25,100000:5),\n"
+"                         gpd:LOC,SCALE,SHAPE[,MAX], pareto\n"
+"  --ttl SECS             TTL of sets and touches; 0 = never expire (default 0)\n"
+"  --seed N               seed of key and size choices, so a run repeats\n"
+"                         (default: a new one each run, printed at the end);\n"
+"                         scripts get it too (mcs.seed(), math.random)\n"
+"\n"
+"Pacing (built-in workload):\n"
+"  --rate N               total operations per second, 0 = unlimited (default 0);\n"
 "                         with a rate, latency counts from each round trip's\n"
 "                         slot in the schedule (open loop; a pipelined batch\n"
 "                         shares one), and service time is kept apart\n"
 "  --arrival uniform|poisson  spacing of the slots, with --rate (default uniform)\n"
-"  --proto meta|text      meta (mg/ms) or classic text (get/set) (default meta)\n"
 "\n"
 "Scripts:\n"
 "  --conf FILE            Lua script: its config(args) sets up and runs the test\n"
@@ -94,6 +121,7 @@ static void usage(FILE *f)
 "  --interval TIME        interval of the live line, JSON, CSV and HDR log rows\n"
 "                         (default 1s, at least 10ms)\n"
 "  --quiet                no live line\n"
+"  -v, --verbose          say which io_uring features the workers use\n"
 "  --help, --version\n"
 "\n"
 "Compare two --json results (for CI): mcshredder compare BASE.json NEW.json\n"
@@ -148,6 +176,15 @@ static double parse_duration(const char *opt, const char *s)
     return v * mult;
 }
 
+static const char *builtin_value(const struct mcs_opts *o, const char *name,
+                                 const char *def)
+{
+    for (int i = 0; i < o->nbuiltin; i++)
+        if (strcmp(o->builtin[i][0], name) == 0)
+            return o->builtin[i][1];
+    return def;
+}
+
 static void set_builtin(struct mcs_opts *o, const char *name, const char *value)
 {
     for (int i = 0; i < o->nbuiltin; i++) {
@@ -179,26 +216,43 @@ static void parse_server(struct mcs_opts *o, char *s)
     }
 }
 
-static void check_builtin_values(struct mcs_opts *o, char *ratio, const char *proto)
+/* --ratio SET:GET[:DELETE[:TOUCH]] */
+static void parse_ratio(struct mcs_opts *o, char *ratio)
 {
-    if (ratio) {
-        char *colon = strchr(ratio, ':');
-        if (colon == NULL)
-            die_usage("--ratio: expected SET:GET like 1:9, got '%s'%s", ratio, "");
-        *colon = '\0';
-        parse_int("ratio", ratio, 0, 1000000);
-        parse_int("ratio", colon + 1, 0, 1000000);
-        if (atoi(ratio) + atoi(colon + 1) == 0)
-            die_usage("--ratio: both sides are 0%s%s", "", "");
-        set_builtin(o, "set_ratio", ratio);
-        set_builtin(o, "get_ratio", colon + 1);
+    static const char *names[] = { "set_ratio", "get_ratio", "delete_ratio", "touch_ratio" };
+    char *save = NULL, *field = ratio ? strtok_r(ratio, ":", &save) : NULL;
+    long long sum = 0;
+    int n = 0;
+    for (; field != NULL && n < 4; field = strtok_r(NULL, ":", &save), n++) {
+        sum += parse_int("ratio", field, 0, 1000000);
+        set_builtin(o, names[n], field);
     }
+    if (field != NULL || n < 2)
+        die_usage("--ratio: expected SET:GET[:DELETE[:TOUCH]] like 1:9 or 2:7:1, got "
+                  "%s fields%s", n < 2 ? "fewer" : "more", "");
+    if (sum == 0)
+        die_usage("--ratio: every part is 0%s%s", "", "");
+}
+
+/* Checks the built-in workload's settings that depend on each other. */
+static void check_builtin_values(struct mcs_opts *o, const char *proto)
+{
+    char err[256];
+    const char *keys = builtin_value(o, "keys", "10000");
+    const char *key_dist = builtin_value(o, "key_dist", "uniform");
+    struct mcs_key_dist kd;
+    if (!mcs_key_dist_parse(&kd, key_dist, strtoull(keys, NULL, 10), err, sizeof(err)))
+        die_usage("--key-dist: %s%s", err, "");
+    struct mcs_size_dist sd;
+    if (!mcs_size_dist_parse(&sd, builtin_value(o, "value_size", "100"), err, sizeof(err)))
+        die_usage("--value-size: %s%s", err, "");
     if (proto && strcmp(proto, "meta") != 0 && strcmp(proto, "text") != 0)
         die_usage("--proto: expected meta or text, got '%s'%s", proto, "");
 }
 
 /* Long options; getopt_long returns the enum value. */
-enum { O_ASSERT = 200, O_ARRIVAL, O_CSV, O_HDR_LOG, O_TIMEOUT,
+enum { O_ASSERT = 200, O_ARRIVAL, O_CSV, O_HDR_LOG, O_TIMEOUT, O_KEY_DIST, O_KEY_PREFIX,
+       O_TTL, O_MULTIGET, O_PRELOAD, O_VALIDATE, O_SEED, O_PIN,
        O_SERVER = 256, O_IP, O_PORT, O_SOCK, O_CONF, O_ARG, O_THREADS, O_CLIENTS,
        O_DURATION, O_KEYS, O_RATIO, O_VSIZE, O_PIPELINE, O_RATE, O_PROTO, O_JSON,
        O_INTERVAL, O_QUIET, O_HELP, O_VERSION, O_TLS, O_TLS_CA, O_TLS_CERT,
@@ -214,9 +268,13 @@ static const struct option longopts[] = {
     { "proto", 1, 0, O_PROTO }, { "json", 1, 0, O_JSON },
     { "interval", 1, 0, O_INTERVAL }, { "quiet", 0, 0, O_QUIET },
     { "help", 0, 0, O_HELP }, { "version", 0, 0, O_VERSION },
+    { "verbose", 0, 0, 'v' }, { "pin", 0, 0, O_PIN },
     { "assert", 1, 0, O_ASSERT }, { "arrival", 1, 0, O_ARRIVAL },
     { "csv", 1, 0, O_CSV }, { "hdr-log", 1, 0, O_HDR_LOG },
-    { "timeout", 1, 0, O_TIMEOUT },
+    { "timeout", 1, 0, O_TIMEOUT }, { "key-dist", 1, 0, O_KEY_DIST },
+    { "key-prefix", 1, 0, O_KEY_PREFIX }, { "ttl", 1, 0, O_TTL },
+    { "multiget", 1, 0, O_MULTIGET }, { "preload", 0, 0, O_PRELOAD },
+    { "validate", 0, 0, O_VALIDATE }, { "seed", 1, 0, O_SEED },
     { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA }, { "tls-cert", 1, 0, O_TLS_CERT },
     { "tls-key", 1, 0, O_TLS_KEY }, { "tls-sni", 1, 0, O_TLS_SNI },
     { "tls-insecure", 0, 0, O_TLS_INSECURE }, { "tls-min", 1, 0, O_TLS_MIN },
@@ -258,17 +316,43 @@ static void parse_tls_opt(struct mcs_opts *o, int which, const char *arg)
         *str[which] = arg;
 }
 
+/* The built-in workload's whole-number options: flag, key in args, range. */
+static const struct {
+    int opt;
+    const char *name;
+    long long min, max;
+} int_opts[] = {
+    { O_THREADS, "threads", 1, 256 }, { O_CLIENTS, "clients", 1, 100000 },
+    { O_KEYS, "keys", 1, INT64_MAX / 2 }, { O_TTL, "ttl", 0, INT32_MAX },
+    { O_MULTIGET, "multiget", 1, 1000 }, { O_PIPELINE, "pipeline", 1, 100000 },
+    { O_RATE, "rate", 0, INT64_MAX / 2 },
+};
+
+/* One of int_opts: checked, then passed to the workload. */
+static bool parse_int_opt(struct mcs_opts *o, int c, const char *arg)
+{
+    for (size_t i = 0; i < sizeof(int_opts) / sizeof(int_opts[0]); i++) {
+        if (int_opts[i].opt == c) {
+            parse_int(int_opts[i].name, arg, int_opts[i].min, int_opts[i].max);
+            set_builtin(o, int_opts[i].name, arg);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run *run)
 {
-    char *ratio = NULL;
     const char *proto = NULL;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
         if (c >= O_TLS) {
             parse_tls_opt(o, c - O_TLS, optarg);
             continue;
         }
+        if (parse_int_opt(o, c, optarg))
+            continue;
         switch (c) {
         case O_SERVER: parse_server(o, optarg); break;
         case O_IP: o->host = optarg; break;
@@ -276,19 +360,27 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
         case O_SOCK: o->sock = optarg; break;
         case O_CONF: o->conf = optarg; break;
         case O_ARG: o->arg = optarg; break;
-        case O_THREADS: parse_int("threads", optarg, 1, 256); set_builtin(o, "threads", optarg); break;
-        case O_CLIENTS: parse_int("clients", optarg, 1, 100000); set_builtin(o, "clients", optarg); break;
         case O_DURATION: {
             static char dur[32];
             snprintf(dur, sizeof(dur), "%.3f", parse_duration("duration", optarg));
             set_builtin(o, "duration", dur);
             break;
         }
-        case O_KEYS: parse_int("keys", optarg, 1, INT64_MAX / 2); set_builtin(o, "keys", optarg); break;
-        case O_RATIO: ratio = optarg; break;
-        case O_VSIZE: parse_int("value-size", optarg, 0, 1 << 30); set_builtin(o, "value_size", optarg); break;
-        case O_PIPELINE: parse_int("pipeline", optarg, 1, 100000); set_builtin(o, "pipeline", optarg); break;
-        case O_RATE: parse_int("rate", optarg, 0, INT64_MAX / 2); set_builtin(o, "rate", optarg); break;
+        case O_RATIO: parse_ratio(o, optarg); break;
+        case O_VSIZE: set_builtin(o, "value_size", optarg); break;
+        case O_KEY_DIST: set_builtin(o, "key_dist", optarg); break;
+        case O_KEY_PREFIX:
+            if (strlen(optarg) > 200 || strpbrk(optarg, " \t\r\n") != NULL)
+                die_usage("--key-prefix: at most 200 bytes without spaces, got '%s'%s",
+                          optarg, "");
+            set_builtin(o, "key_prefix", optarg);
+            break;
+        case O_PRELOAD: set_builtin(o, "preload", "1"); break;
+        case O_VALIDATE: set_builtin(o, "validate", "1"); break;
+        case O_SEED:
+            run->seed = (uint64_t)parse_int("seed", optarg, 0, INT64_MAX);
+            run->seed_given = true;
+            break;
         case O_PROTO: proto = optarg; set_builtin(o, "proto", optarg); break;
         case O_JSON: o->json = optarg; break;
         case O_CSV: o->csv = optarg; break;
@@ -308,6 +400,8 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
             set_builtin(o, "arrival", optarg);
             break;
         case 'h': case O_HELP: o->help = true; break;
+        case 'v': run->verbose = true; break;
+        case O_PIN: run->pin = true; break;
         case O_VERSION: printf("mcshredder %s\n", PACKAGE_VERSION); exit(0);
         case ':': die_usage("option '%s' needs a value%s", argv[optind - 1], "");
         default: die_usage("unknown option '%s'%s", argv[optind - 1], "");
@@ -315,13 +409,18 @@ static void parse_args(int argc, char **argv, struct mcs_opts *o, struct mcs_run
     }
     if (optind < argc)
         die_usage("unexpected argument '%s'%s", argv[optind], "");
-    check_builtin_values(o, ratio, proto);
+    check_builtin_values(o, proto);
 }
 
-/* The args table: --arg pairs, then the built-in workload's flags. */
+/* The args table: the built-in workload's flags, then the --arg pairs, so
+ * that a script's own --arg threads=2 wins over the default thread count. */
 static void push_args(lua_State *L, const struct mcs_opts *o)
 {
     lua_newtable(L);
+    for (int i = 0; i < o->nbuiltin; i++) {
+        lua_pushstring(L, o->builtin[i][1]);
+        lua_setfield(L, -2, o->builtin[i][0]);
+    }
     if (o->arg) {
         char *copy = strdup(o->arg), *save = NULL;
         for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
@@ -335,10 +434,6 @@ static void push_args(lua_State *L, const struct mcs_opts *o)
             lua_setfield(L, -2, kv);
         }
         free(copy);
-    }
-    for (int i = 0; i < o->nbuiltin; i++) {
-        lua_pushstring(L, o->builtin[i][1]);
-        lua_setfield(L, -2, o->builtin[i][0]);
     }
 }
 
@@ -384,6 +479,16 @@ static void raise_nofile(struct mcs_run *run)
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     run->nofile = rl.rlim_cur;
+}
+
+/* Without --seed, a fresh one each run (reported, so the run can be repeated;
+ * 32 bits, so that it survives tools that read JSON numbers as doubles). */
+static uint64_t random_seed(void)
+{
+    uint64_t s;
+    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+        s = mcs_now_ns() ^ ((uint64_t)getpid() << 32);
+    return s & 0xffffffffu;
 }
 
 static void on_signal(int sig)
@@ -489,10 +594,13 @@ static void report(struct mcs_run *run, const struct mcs_opts *o)
     if (n > 0 && atomic_load(&run->exit_code) != MCS_EXIT_CONNECT) {
         mcs_report_summary(out, wl, n, run->total_duration_s);
         mcs_report_client(out, t, nt);
+        fprintf(out, "seed %" PRIu64 " (--seed %" PRIu64 " repeats the keys and sizes drawn)\n",
+                run->seed, run->seed);
     }
     if (o->json)
         report_written(run, o->json, mcs_report_json_run(o->json, wl, n,
-                                                         run->total_duration_s, t, nt));
+                                                         run->total_duration_s, t, nt,
+                                                         run->seed));
     free(t);
     if (o->csv)
         report_written(run, o->csv, mcs_series_write_csv(o->csv, wl, n));
@@ -508,6 +616,16 @@ static void run_checks(struct mcs_run *run)
         mcs_run_fail(run, MCS_EXIT_FAIL);
     if (!mcs_tap_finish(&run->tap))
         mcs_run_fail(run, MCS_EXIT_FAIL);
+    uint64_t checked = 0, bad = 0;
+    for (struct mcs_workload *w = run->workloads; w; w = w->next) {
+        checked += w->total.validated;
+        bad += w->total.mismatches;
+    }
+    if (bad > 0) {
+        fprintf(stderr, "mcshredder: validation failed: %" PRIu64 " of %" PRIu64
+                        " values read were not what a set of their key writes\n", bad, checked);
+        mcs_run_fail(run, MCS_EXIT_FAIL);
+    }
 }
 
 static void run_free(struct mcs_run *run)
@@ -529,6 +647,8 @@ static void run_free(struct mcs_run *run)
         free(w->name);
         free(w);
     }
+    mcs_stats_free(&run->tick_sum);
+    mcs_hist_free(run->tick_scratch);
     mcs_tls_ctx_free(run->tls_target.tls);
     free(run->out.buf);
     close(run->out.efd);
@@ -564,6 +684,11 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "compare") == 0)
         return compare_main(argc - 1, argv + 1);
+    /* Large blocks (histograms made for a moment at every interval) are
+     * always mapped and unmapped, never carved from the heap, so that they
+     * cannot pin heap memory: a fixed threshold turns off glibc's habit of
+     * raising it after the first such free. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     static struct mcs_run run;
     struct mcs_opts o = { .host = "127.0.0.1", .port = "11211" };
     static struct mcs_lctx lctx;
@@ -584,6 +709,8 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&run.out.lock, NULL);
     run.out.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!run.seed_given)
+        run.seed = random_seed();
     lctx.run = &run;
     run.L = mcs_lua_new(&lctx);
     if (run.L == NULL || run.out.efd < 0) {

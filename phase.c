@@ -25,16 +25,30 @@ static bool all_done(struct mcs_worker **w, int n)
 static void log_interval(struct mcs_run *run, double start_s, double len_s,
                          const struct mcs_stats *sum)
 {
-    struct mcs_hist *h = mcs_stats_lat_all(sum);
-    mcs_hdrlog_write(run->hdrlog, NULL, start_s, len_s, h);
-    mcs_hist_free(h);
+    mcs_hdrlog_write(run->hdrlog, NULL, start_s, len_s,
+                     mcs_stats_lat_merged(sum, &run->tick_scratch));
     for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
         if (wl->phase != run->phase)
             continue;
-        h = mcs_stats_lat_all(&wl->interval);
-        mcs_hdrlog_write(run->hdrlog, wl->name, start_s, len_s, h);
-        mcs_hist_free(h);
+        mcs_hdrlog_write(run->hdrlog, wl->name, start_s, len_s,
+                         mcs_stats_lat_merged(&wl->interval, &run->tick_scratch));
     }
+}
+
+/* How much of the phase is done (0..1) when every workload in it has a
+ * run limit, else -1. */
+static double phase_done(const struct mcs_run *run)
+{
+    uint64_t runs = 0, limit = 0;
+    for (const struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
+        if (wl->phase != run->phase)
+            continue;
+        if (wl->limit_runs == 0)
+            return -1;
+        runs += wl->total.runs;
+        limit += wl->limit_runs;
+    }
+    return limit ? (double)(runs < limit ? runs : limit) / limit : -1;
 }
 
 /* Ends an interval of len_s seconds at t_s into the phase: its counts go
@@ -42,17 +56,17 @@ static void log_interval(struct mcs_run *run, double start_s, double len_s,
 static void tick(struct mcs_run *run, struct mcs_worker **w, int n, uint64_t t0,
                  double t_s, double len_s, bool print)
 {
-    struct mcs_stats sum;
-    mcs_stats_init(&sum);
+    struct mcs_stats *sum = &run->tick_sum;
+    mcs_stats_reset(sum);
     for (int i = 0; i < n; i++)
         mcs_worker_ask_publish(w[i]);
     for (int i = 0; i < n; i++)
         mcs_worker_collect(w[i]);
     for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next)
         if (wl->phase == run->phase)
-            mcs_stats_add(&sum, &wl->interval);
+            mcs_stats_add(sum, &wl->interval);
     if (run->hdrlog)
-        log_interval(run, (t0 - run->t0_ns) / 1e9 + t_s - len_s, len_s, &sum);
+        log_interval(run, (t0 - run->t0_ns) / 1e9 + t_s - len_s, len_s, sum);
     for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
         if (wl->phase != run->phase)
             continue;
@@ -63,8 +77,7 @@ static void tick(struct mcs_run *run, struct mcs_worker **w, int n, uint64_t t0,
         mcs_stats_reset(&wl->interval);
     }
     if (print && !run->quiet)
-        mcs_report_live(stderr, t_s, len_s, &sum);
-    mcs_stats_free(&sum);
+        mcs_report_live(stderr, t_s, len_s, sum, phase_done(run), &run->tick_scratch);
 }
 
 static void stop_workers(struct mcs_worker **w, int n)
@@ -77,15 +90,17 @@ static void stop_workers(struct mcs_worker **w, int n)
 static const char *phase_failure(struct mcs_run *run, struct mcs_worker **w, int n,
                                  char *buf, size_t len)
 {
-    struct mcs_stats sum;
-    mcs_stats_init(&sum);
-    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next)
-        if (wl->phase == run->phase && !wl->custom)
-            mcs_stats_add(&sum, &wl->total);
-    uint64_t ops = mcs_stats_ops(&sum), fails = sum.errors[MCS_ERR_CONNECT] +
-        sum.errors[MCS_ERR_TLS] + sum.errors[MCS_ERR_RESET];
-    bool answered = sum.bytes_in > 0, connected = sum.connects > 0;
-    mcs_stats_free(&sum);
+    uint64_t ops = 0, fails = 0;
+    bool answered = false, connected = false;
+    for (struct mcs_workload *wl = run->workloads; wl; wl = wl->next) {
+        const struct mcs_stats *t = &wl->total;
+        if (wl->phase != run->phase || wl->custom)
+            continue;
+        ops += mcs_stats_ops(t);
+        fails += t->errors[MCS_ERR_CONNECT] + t->errors[MCS_ERR_TLS] + t->errors[MCS_ERR_RESET];
+        answered |= t->bytes_in > 0;
+        connected |= t->connects > 0;
+    }
     if (ops > 0 || fails == 0)
         return NULL;
     int err = 0;

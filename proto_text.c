@@ -294,17 +294,24 @@ uint64_t mcs_key_hash(const char *key, size_t len)
     return hash_final(h);
 }
 
-/* The value is the little-endian words key_hash + 0, + 1, ... cut at vlen:
- * cheap to write a megabyte of, and a misplaced or stale block shows. */
+/* The value is the little-endian words seed + 0, + 1, ... cut at vlen, where
+ * the seed mixes the key hash with the length: cheap to write a megabyte of,
+ * and a misplaced, stale, truncated or lengthened block shows. */
+static uint64_t value_seed(uint64_t key_hash, uint32_t vlen)
+{
+    return key_hash ^ ((uint64_t)vlen * 0x9e3779b97f4a7c15ULL);
+}
+
 void mcs_value_fill(char *dst, uint32_t vlen, uint64_t key_hash)
 {
+    uint64_t seed = value_seed(key_hash, vlen);
     uint32_t words = vlen / 8, rest = vlen % 8;
 
     for (uint32_t i = 0; i < words; i++)
-        store_le64(dst + (size_t)i * 8, key_hash + i);
+        store_le64(dst + (size_t)i * 8, seed + i);
     if (rest) {
         unsigned char tail[8];
-        store_le64(tail, key_hash + words);
+        store_le64(tail, seed + words);
         memcpy(dst + (size_t)words * 8, tail, rest);
     }
     dst[vlen] = '\r';
@@ -313,15 +320,16 @@ void mcs_value_fill(char *dst, uint32_t vlen, uint64_t key_hash)
 
 bool mcs_value_check(const char *v, uint32_t vlen, uint64_t key_hash)
 {
+    uint64_t seed = value_seed(key_hash, vlen);
     uint32_t words = vlen / 8, rest = vlen % 8;
     uint64_t diff = 0;
 
     /* No early exit: lets the compiler vectorise the common (good) case. */
     for (uint32_t i = 0; i < words; i++)
-        diff |= load_le64(v + (size_t)i * 8) ^ (key_hash + i);
+        diff |= load_le64(v + (size_t)i * 8) ^ (seed + i);
     if (rest) {
         unsigned char tail[8];
-        store_le64(tail, key_hash + words);
+        store_le64(tail, seed + words);
         diff |= (uint64_t)memcmp(v + (size_t)words * 8, tail, rest);
     }
     return diff == 0;

@@ -53,15 +53,23 @@ struct mcs_req_spec {
 size_t mcs_req_format(char *buf, size_t cap, const struct mcs_req_spec *spec,
                       uint64_t *key_hash);
 
+/* True for the commands that carry a data block (set family, cas, ms); its
+ * "\r\n" ends it even when it is empty. */
+static inline bool mcs_cmd_has_value(enum mcs_cmd cmd)
+{
+    return cmd == MCS_CMD_MS || (cmd >= MCS_CMD_SET && cmd <= MCS_CMD_CAS);
+}
+
 /* True when the meta flags string contains the quiet flag 'q'. */
 bool mcs_mflags_quiet(const char *mflags, size_t len);
 
 /* 64-bit hash of a key; values are generated from it. */
 uint64_t mcs_key_hash(const char *key, size_t len);
 
-/* Value body derived from a key hash: vlen bytes followed by "\r\n"
- * (dst needs vlen + 2 bytes). mcs_value_check tells whether vlen bytes at v
- * are exactly what mcs_value_fill writes for that hash. */
+/* Value body derived from a key hash and the length: vlen bytes followed by
+ * "\r\n" (dst needs vlen + 2 bytes). mcs_value_check tells whether vlen bytes
+ * at v are exactly what mcs_value_fill writes for that hash and length, so a
+ * value cut short or grown fails too (except an empty one). */
 void mcs_value_fill(char *dst, uint32_t vlen, uint64_t key_hash);
 bool mcs_value_check(const char *v, uint32_t vlen, uint64_t key_hash);
 

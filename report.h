@@ -26,10 +26,12 @@ struct mcs_report_thread {
 /* A thread busier than this may be the bottleneck, not the server. */
 #define MCS_REPORT_SATURATED 0.9
 
-/* One line: elapsed time, ops/s, hit ratio, p50/p99 (all kinds merged),
- * errors in the interval. */
+/* One line: elapsed time, ops/s, hit ratio, p50/p99 (all kinds merged,
+ * through *scratch: see mcs_stats_lat_merged), errors in the interval, and
+ * how much is done when done >= 0 (0..1). */
 void mcs_report_live(FILE *f, double elapsed_s, double interval_s,
-                     const struct mcs_stats *interval);
+                     const struct mcs_stats *interval, double done,
+                     struct mcs_hist **scratch);
 
 /* Summary table per workload (and per command kind inside it), then totals. */
 void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
@@ -39,10 +41,11 @@ void mcs_report_summary(FILE *f, const struct mcs_report_wl *wl, int n,
  * one was saturated. */
 void mcs_report_client(FILE *f, const struct mcs_report_thread *t, int n);
 
-/* mcs_report_json with the worker threads' load ("client" in the JSON). */
+/* mcs_report_json with the worker threads' load ("client" in the JSON) and
+ * the run's seed. */
 int mcs_report_json_run(const char *path, const struct mcs_report_wl *wl, int n,
                         double total_duration_s, const struct mcs_report_thread *t,
-                        int nthreads);
+                        int nthreads, uint64_t seed);
 
 /* Writes the JSON result (schema in docs/json.md). 0, or -errno. */
 int mcs_report_json(const char *path, const struct mcs_report_wl *wl, int n,

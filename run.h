@@ -39,6 +39,7 @@ struct mcs_workload {
     double duration_s;       /* wall time of its phase */
     bool custom;             /* add_custom: no connection of its own */
     double target_runs_per_s;   /* rate-limited: runs per second; 0: none */
+    uint64_t limit_runs;        /* every client has a run limit: their sum */
     struct mcs_series series;   /* one row per interval */
     struct mcs_stats interval;  /* since the last live line */
     struct mcs_stats total;
@@ -76,11 +77,14 @@ struct mcs_run {
     uint64_t timeout_ns;     /* a request unanswered this long fails; 0: never */
     uint64_t nofile;         /* the descriptor limit, after raising it */
     bool quiet;              /* no live line */
+    bool verbose;            /* -v: say which io_uring features are used */
+    bool pin;                /* --pin: worker i runs on the i-th allowed CPU */
     struct mcs_out out;
     atomic_int stop;         /* ends the current phase (mcs.stop) */
     atomic_int halt;         /* ends the run: a signal or a script error */
     atomic_int interrupted;  /* a signal asked to stop */
     atomic_int exit_code;    /* worst exit code seen so far */
+    atomic_uint mismatches_printed; /* validation mismatches told so far */
     struct mcs_worker **workers; /* created by mcs.thread, freed at exit */
     int nworkers;
     const char *default_host; /* for mcs.client_new without a host */
@@ -89,9 +93,19 @@ struct mcs_run {
     struct mcs_tap tap;        /* mcs.plan / mcs.ok output */
     struct mcs_hdrlog *hdrlog; /* --hdr-log */
     uint64_t t0_ns;            /* when the run started */
+    uint64_t seed;             /* of every distribution (--seed) */
+    bool seed_given;           /* --seed: math.random is seeded too */
     struct mcs_assert **asserts; /* --assert and mcs.assert, checked at the end */
     int nasserts;
+    /* Kept from one interval to the next so that ending an interval
+     * allocates nothing: the sum of the workloads, and a histogram to merge
+     * command kinds into (phase.c). */
+    struct mcs_stats tick_sum;
+    struct mcs_hist *tick_scratch;
 };
+
+/* Validation mismatches printed with their key; the rest are only counted. */
+#define MCS_MISMATCHES_PRINTED 5
 
 /* Runs one phase (mcs.shredder): phase.c. */
 int mcs_phase_run(struct mcs_run *run, struct mcs_worker **w, int n, double secs);

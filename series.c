@@ -31,7 +31,7 @@ int mcs_series_add(struct mcs_series *s, double t_s, double len_s,
         .hits = interval->hits,
         .misses = interval->misses,
     };
-    struct mcs_hist *all = mcs_stats_lat_all(interval);
+    const struct mcs_hist *all = mcs_stats_lat_merged(interval, &s->scratch);
 
     if (all == NULL && has_latencies(interval))
         return -ENOMEM;
@@ -41,7 +41,6 @@ int mcs_series_add(struct mcs_series *s, double t_s, double len_s,
         r.p99_ns = mcs_hist_percentile(all, 99);
         r.p999_ns = mcs_hist_percentile(all, 99.9);
         r.max_ns = mcs_hist_max(all);
-        mcs_hist_free(all);
     }
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 64;
@@ -60,6 +59,8 @@ void mcs_series_free(struct mcs_series *s)
     free(s->rows);
     s->rows = NULL;
     s->n = s->cap = 0;
+    mcs_hist_free(s->scratch);
+    s->scratch = NULL;
 }
 
 /* ---- CSV ---- */

@@ -23,6 +23,7 @@ struct mcs_interval_row {
 struct mcs_series {
     struct mcs_interval_row *rows;
     size_t n, cap;
+    struct mcs_hist *scratch;   /* reused by every mcs_series_add */
 };
 
 /* Appends the interval that ends t_s seconds into the phase and lasted

@@ -134,6 +134,8 @@ int mcs_stats_add(struct mcs_stats *dst, const struct mcs_stats *src)
         dst->lag_max_ns = src->lag_max_ns;
     dst->tls_handshakes += src->tls_handshakes;
     dst->tls_resumed += src->tls_resumed;
+    dst->validated += src->validated;
+    dst->mismatches += src->mismatches;
     for (int e = 0; e < MCS_TLS_ERR_MAX; e++)
         dst->tls_errors[e] += src->tls_errors[e];
 
@@ -188,6 +190,29 @@ uint64_t mcs_stats_errors(const struct mcs_stats *s)
     for (int e = 0; e < MCS_ERR_MAX; e++)
         n += s->errors[e];
     return n;
+}
+
+const struct mcs_hist *mcs_stats_lat_merged(const struct mcs_stats *s,
+                                            struct mcs_hist **scratch)
+{
+    const struct mcs_hist *only = NULL;
+    int kinds = 0;
+
+    for (int k = 0; k < MCS_KIND_MAX; k++) {
+        if (s->lat[k] != NULL && mcs_hist_count(s->lat[k]) > 0) {
+            only = s->lat[k];
+            kinds++;
+        }
+    }
+    if (kinds <= 1)
+        return only;
+    if (*scratch == NULL && (*scratch = mcs_hist_new()) == NULL)
+        return NULL;
+    mcs_hist_reset(*scratch);
+    for (int k = 0; k < MCS_KIND_MAX; k++)
+        if (s->lat[k] != NULL)
+            mcs_hist_add(*scratch, s->lat[k]);
+    return *scratch;
 }
 
 struct mcs_hist *mcs_stats_lat_all(const struct mcs_stats *s)

@@ -71,6 +71,8 @@ struct mcs_stats {
     uint64_t tls_resumed;
     uint64_t tls_errors[MCS_TLS_ERR_MAX];
     struct mcs_hist *tls_hs;        /* handshake times; on first use */
+    uint64_t validated;             /* values checked (validate) */
+    uint64_t mismatches;            /* of those, not what a set writes */
 };
 
 void mcs_stats_init(struct mcs_stats *s);      /* zero everything */
@@ -88,5 +90,11 @@ uint64_t mcs_stats_ops(const struct mcs_stats *s);      /* all kinds */
 uint64_t mcs_stats_errors(const struct mcs_stats *s);   /* all kinds */
 /* All kinds merged into one histogram (caller frees); NULL if none. */
 struct mcs_hist *mcs_stats_lat_all(const struct mcs_stats *s);
+/* The same without an allocation per call, for what runs every interval:
+ * s's own histogram when only one kind has latencies, else all of them
+ * merged into *scratch (allocated on first use; the caller keeps it for the
+ * next call and frees it). NULL if there are none or memory ran out. */
+const struct mcs_hist *mcs_stats_lat_merged(const struct mcs_stats *s,
+                                            struct mcs_hist **scratch);
 
 #endif

@@ -1,9 +1,12 @@
 /* worker.c: a worker thread's event loop. Coroutines run until they wait;
  * their I/O becomes SQEs submitted in one io_uring_enter per iteration, and
  * CQEs wake the coroutines that waited on them. */
+#define _GNU_SOURCE /* sched_getaffinity, pthread_setaffinity_np */
 #include <malloc.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 
 #include "lua_api.h"
 #include "worker.h"
+#include <sys/utsname.h>
 
 #define MCS_RING_ENTRIES 4096
 #define MCS_BACKOFF_MIN_MS 10
@@ -385,6 +389,7 @@ static struct mcs_slot *slot_new(struct mcs_worker *w, struct mcs_workload *wl,
     s->wl = wl;
     s->opts = *opts;
     s->func_ref = s->arg_ref = LUA_NOREF;
+    s->id = w->nslots;
     mcs_stats_init(&s->cur);
     mcs_stats_init(&s->pub);
     w->slots[w->nslots++] = s;
@@ -474,7 +479,9 @@ int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *
         co->arg_ref = s->arg_ref;
         co->func_ref = s->func_ref;
         if (use_init) {
+            w->init_co = co;
             push_client_func(w, Lconf, wl->name, arg, true);
+            w->init_co = NULL;
             co->func_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
             co->own_func = true;
         }
@@ -482,6 +489,7 @@ int mcs_worker_add(struct mcs_worker *w, lua_State *Lconf, struct mcs_workload *
             co->conn = mcs_conn_new(w, opts->target, &s->cur);
             if (co->conn == NULL)
                 return luaL_error(Lconf, "out of memory");
+            co->conn->validate = opts->validate;
         }
     }
     if (arg)
@@ -539,6 +547,45 @@ void mcs_worker_collect(struct mcs_worker *w)
 
 /* --- the loop --- */
 
+/* Registered file slots: as many as a worker may well have connections. */
+#define MCS_FILE_SLOTS 16384
+
+static void file_slots_init(struct mcs_worker *w)
+{
+    unsigned n = w->run->nofile < MCS_FILE_SLOTS ? (unsigned)w->run->nofile : MCS_FILE_SLOTS;
+    w->nfree_slots = 0;
+    if (n == 0 || (w->free_slots = malloc(n * sizeof(int))) == NULL)
+        return;
+    if (io_uring_register_files_sparse(&w->ring, n) != 0) {
+        free(w->free_slots);
+        w->free_slots = NULL;
+        return; /* sockets are used by descriptor */
+    }
+    for (unsigned i = 0; i < n; i++)
+        w->free_slots[i] = (int)(n - 1 - i);
+    w->nfree_slots = (int)n;
+}
+
+int mcs_worker_file_slot(struct mcs_worker *w, int fd)
+{
+    if (!w->ring_ok || w->nfree_slots == 0)
+        return -1;
+    int slot = w->free_slots[w->nfree_slots - 1];
+    if (io_uring_register_files_update(&w->ring, (unsigned)slot, &fd, 1) != 1)
+        return -1;
+    w->nfree_slots--;
+    return slot;
+}
+
+void mcs_worker_file_release(struct mcs_worker *w, int slot)
+{
+    if (slot < 0 || !w->ring_ok)
+        return; /* the ring, and its slots, are gone */
+    int none = -1;
+    io_uring_register_files_update(&w->ring, (unsigned)slot, &none, 1);
+    w->free_slots[w->nfree_slots++] = slot;
+}
+
 static int ring_init(struct mcs_worker *w)
 {
     /* Newest flags first; older kernels get the plainer set-ups. */
@@ -547,8 +594,10 @@ static int ring_init(struct mcs_worker *w)
         IORING_SETUP_COOP_TASKRUN,
         0,
     };
+    static const char *names[] = { "SINGLE_ISSUER+DEFER_TASKRUN", "COOP_TASKRUN", "plain" };
     int ret = -EINVAL;
-    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+    size_t i;
+    for (i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
         struct io_uring_params p = { .flags = tries[i] | IORING_SETUP_CQSIZE,
                                      .cq_entries = MCS_RING_ENTRIES * 4 };
         ret = io_uring_queue_init_params(MCS_RING_ENTRIES, &w->ring, &p);
@@ -557,8 +606,20 @@ static int ring_init(struct mcs_worker *w)
     }
     if (ret < 0)
         return ret;
-    io_uring_register_ring_fd(&w->ring);
+    bool fd_registered = io_uring_register_ring_fd(&w->ring) == 1;
     w->ring_ok = true;
+    file_slots_init(w);
+    static atomic_bool told;
+    if (w->run->verbose && !atomic_exchange(&told, true)) {
+        struct utsname u;
+        uname(&u);
+        fprintf(stderr, "mcshredder: io_uring on Linux %s: %s set-up, %u SQEs, %u CQEs, "
+                        "ring fd %s, %d registered file slots; recv with POLL_FIRST, "
+                        "request timeouts checked every %s\n", u.release, names[i],
+                w->ring.sq.ring_entries, w->ring.cq.ring_entries,
+                fd_registered ? "registered" : "not registered", w->nfree_slots,
+                "1/20 of --timeout (1..50 ms)");
+    }
     return 0;
 }
 
@@ -571,6 +632,14 @@ static void sweep_idle(struct mcs_worker *w)
         freed |= mcs_conn_sweep(c);
     if (freed)
         malloc_trim(0);
+}
+
+static void check_timeouts(struct mcs_worker *w)
+{
+    if (w->run->timeout_ns == 0)
+        return;
+    for (struct mcs_conn *c = w->conns; c; c = c->next)
+        mcs_conn_check_timeout(c, w->now_ns);
 }
 
 static void begin_stop(struct mcs_worker *w)
@@ -600,9 +669,32 @@ static void drain_cqes(struct mcs_worker *w)
     io_uring_cq_advance(&w->ring, n);
 }
 
+/* --pin: the worker's thread on the id-th CPU the process may use (wrapping
+ * around), so that threads do not migrate and caches stay warm. */
+static void pin_thread(struct mcs_worker *w)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) == 0)
+        return;
+    int want = w->id % CPU_COUNT(&allowed), cpu = -1;
+    for (int i = 0; i < CPU_SETSIZE && want >= 0; i++)
+        if (CPU_ISSET(i, &allowed) && want-- == 0)
+            cpu = i;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    int ret = pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    if (ret != 0)
+        fprintf(stderr, "mcshredder: warning: --pin: worker %d cannot be pinned to CPU %d: "
+                        "%s\n", w->id, cpu, strerror(ret));
+    else if (w->run->verbose)
+        fprintf(stderr, "mcshredder: worker %d pinned to CPU %d\n", w->id, cpu);
+}
+
 static void *worker_main(void *arg)
 {
     struct mcs_worker *w = arg;
+    if (w->run->pin)
+        pin_thread(w);
     /* The ring is made here: with SINGLE_ISSUER only its creator submits. */
     int ret = ring_init(w);
     if (ret < 0) {
@@ -618,6 +710,11 @@ static void *worker_main(void *arg)
     w->active = w->ncos;
     for (int i = 0; i < w->ncos; i++)
         mcs_co_wake(w->cos[i]);
+    /* request timeouts are checked this often: a twentieth of --timeout,
+     * within 1 to 50 ms (the loop wakes at least this often when idle) */
+    uint64_t check_ns = w->run->timeout_ns ? w->run->timeout_ns / 20 : 50000000;
+    check_ns = check_ns < 1000000 ? 1000000 : check_ns > 50000000 ? 50000000 : check_ns;
+    uint64_t next_check = w->now_ns + check_ns;
 
     for (;;) {
         run_ready(w);
@@ -633,16 +730,27 @@ static void *worker_main(void *arg)
             sweep_idle(w);
             atomic_store(&w->pub_done, asked);
         }
-        struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000000 };
+        struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = check_ns };
         struct io_uring_cqe *cqe;
         io_uring_submit_and_wait_timeout(&w->ring, &cqe, w->ready ? 0 : 1, &ts, NULL);
         w->now_ns = mcs_now_ns();
         drain_cqes(w);
+        if (w->now_ns >= next_check) {
+            check_timeouts(w);
+            next_check = w->now_ns + check_ns;
+        }
     }
     w->now_ns = mcs_now_ns();
     publish(w);
+    /* the ring's file slots go with it; a connection that lives on (a
+     * client kept in a global) goes back to its descriptor */
+    for (struct mcs_conn *c = w->conns; c; c = c->next)
+        c->fslot = -1;
     io_uring_queue_exit(&w->ring);
     w->ring_ok = false;
+    free(w->free_slots);
+    w->free_slots = NULL;
+    w->nfree_slots = 0;
     atomic_store(&w->done, true);
     return NULL;
 }

@@ -19,6 +19,7 @@ struct mcs_lctx {
     struct mcs_run *run;
     struct mcs_worker *w;   /* NULL in the config VM */
     struct mcs_co *co;      /* NULL outside a coroutine */
+    uint32_t ndists;        /* distributions made here (lua_dist.c) */
 };
 static inline struct mcs_lctx *mcs_lctx(lua_State *L)
 {
@@ -34,6 +35,8 @@ struct mcs_wl_opts {
     uint32_t reconn_every;   /* runs per connection; 0 = never */
     bool custom;             /* add_custom: no connection of its own */
     bool poisson;            /* random (Poisson) arrivals, else evenly spaced */
+    bool validate;           /* check every value read */
+    int thread_pos, nthreads;  /* this thread among the workload's threads */
     const struct mcs_target *target;  /* where its connections go */
 };
 
@@ -44,6 +47,7 @@ struct mcs_slot {
     struct mcs_stats cur;    /* counted by the coroutines */
     struct mcs_stats pub;    /* published, under the worker's pub_lock */
     int func_ref, arg_ref;   /* shared by its clients (LUA_NOREF: none) */
+    int id;                  /* its index among the worker's slots */
 };
 
 enum mcs_co_state {
@@ -77,6 +81,7 @@ struct mcs_co {
     uint32_t reconn_left;
     uint64_t next_run_ns;     /* the next run's slot in the schedule */
     uint64_t rng;             /* xorshift state for Poisson arrivals */
+    uint32_t ndists;          /* distributions it made (lua_dist.c) */
     uint32_t backoff_ms;
     struct mcs_event ev_timer, ev_poll;
     struct __kernel_timespec ts;
@@ -98,6 +103,9 @@ struct mcs_worker {
     struct mcs_co **cos;
     int ncos;
     struct mcs_co *ready, *ready_tail;   /* run queue */
+    struct mcs_co *init_co;              /* whose init function is running */
+    int *free_slots;                     /* registered file slots not in use */
+    int nfree_slots;
     int active;                          /* coroutines not done */
     int inflight;                        /* SQEs in flight */
     struct mcs_conn *conns;              /* every live connection */
@@ -135,6 +143,11 @@ void mcs_worker_ask_publish(struct mcs_worker *w);
 /* Main thread: waits (briefly) for the publication, then moves the
  * counters into each workload's interval. */
 void mcs_worker_collect(struct mcs_worker *w);
+
+/* Registers fd in a file slot of the worker's ring, so operations on it
+ * skip the kernel's file lookup. Returns the slot, or -1 (use fd). */
+int mcs_worker_file_slot(struct mcs_worker *w, int fd);
+void mcs_worker_file_release(struct mcs_worker *w, int slot);
 
 /* Called by the Lua bindings. */
 struct io_uring_sqe *mcs_sqe(struct mcs_worker *w);

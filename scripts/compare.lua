@@ -29,8 +29,9 @@ name and phase; the totals are compared too.
 
 Judged: ops/s (lower is worse), latency p50, p90, p99, p99.9 (higher is
 worse), errors (higher is worse; any error where there were none is a
-regression), hit ratio (lower is worse), and per command kind ops/s and
-p99. Latency max is shown but not judged.
+regression), hit ratio (lower is worse), per command kind ops/s and
+p99, and for the totals the client's CPU time per request (higher is worse,
+with the throughput tolerance). Latency max is shown but not judged.
 
 Exit status: 0 no regression, 1 regressions, 2 usage or input error.
 ]]
@@ -494,6 +495,9 @@ local METRICS = {
       worse = "higher", family = "other", format = "count" },
     { id = "hit_ratio", label = "hit ratio", get = hit_ratio,
       worse = "lower", family = "other", format = "ratio", points = true },
+    -- totals only: the worker threads' CPU time per request
+    { id = "cpu_us_per_op", label = "client cpu/op", get = path_getter({ "cpu_us_per_op" }),
+      worse = "higher", family = "throughput", format = "latency" },
 }
 
 -- The per-command metrics of one kind.

@@ -219,10 +219,26 @@ function f()
     mcs.flush()
     local r2 = mcs.read()
     check("read() returns a new response", not rawequal(r2, r1) and mcs.resline(r2) == "MN")
+
+    -- read(res, n): n responses, the last one kept
+    for i = 1, 5 do mcs.write(mcs.mg("io:none", i, "v")) end
+    mcs.write(mcs.mn())
+    mcs.flush()
+    check_eq("read(res, 6): the 6th response", mcs.resline(mcs.read(r1, 6)), "MN")
+
+    -- write_factory(f, kd): the key is drawn from the distribution
+    local kd = mcs.key_dist("sequential", 1000)
+    local msf = mcs.ms_factory("io:kd")
+    mcs.write_factory(msf, kd, 3)
+    mcs.write_factory(msf, kd, 3)
+    mcs.flush()
+    mcs.read(r1, 2)
+    check_eq("write_factory(f, kd): key 1 set", mcs.resline(rt(mcs.mg("io:kd", 1, "k"))), "HD kio:kd1")
+    check_eq("write_factory(f, kd): then key 2", mcs.resline(rt(mcs.mg("io:kd", 2, "k"))), "HD kio:kd2")
 end
 LUA
 is($types->{exit}, 0, 'response types script exits 0') or diag($types->{err});
-lua_checks($types, 149, 'response types');
+lua_checks($types, 152, 'response types');
 SKIP: {
     my $j = eval { read_json($jf) } or skip('no JSON', 4);
     my $e = $j->{workloads}[0]{errors_by_kind};

@@ -27,7 +27,8 @@ for my $flag (qw(--help -h)) {
     my $r = run_mcs({ timeout => 10 }, $flag);
     is($r->{exit}, 0, "$flag: exit 0");
     for my $opt (qw(--server --sock --conf --arg --threads --clients --duration --keys
-                    --ratio --value-size --pipeline --rate --proto --json --interval --quiet)) {
+                    --ratio --value-size --pipeline --rate --proto --json --interval --quiet
+                    --key-dist --key-prefix --ttl --multiget --preload --validate --seed)) {
         like($r->{out}, qr/\Q$opt\E\b/, "$flag mentions $opt");
     }
     is($r->{err}, '', "$flag: nothing on stderr");
@@ -84,6 +85,18 @@ my @cases = (
     ['--ratio 5', ['--ratio', '5'], qr/--ratio/],
     ['--ratio 0:0', ['--ratio', '0:0'], qr/--ratio/],
     ['--proto foo', ['--proto', 'foo'], qr/--proto/, qr/foo/],
+    ['--ratio 1:2:3:4:5', ['--ratio', '1:2:3:4:5'], qr/--ratio/, qr/more/],
+    ['--ratio 1:x', ['--ratio', '1:x'], qr/--ratio/, qr/'x'/],
+    ['--key-dist foo', ['--key-dist', 'foo'], qr/--key-dist/, qr/'foo'/, qr/zipf/],
+    ['--key-dist zipf:-1', ['--key-dist', 'zipf:-1'], qr/--key-dist/, qr/zipf:-1/],
+    ['--key-dist hotspot:2,0.5', ['--key-dist', 'hotspot:2,0.5'], qr/--key-dist/, qr/hotspot/],
+    ['--value-size 10-5', ['--value-size', '10-5'], qr/--value-size/, qr/10-5/],
+    ['--value-size abc', ['--value-size', 'abc'], qr/--value-size/, qr/abc/],
+    ['--value-size 100:0', ['--value-size', '100:0'], qr/--value-size/],
+    ['--ttl -1', ['--ttl', '-1'], qr/--ttl/, qr/-1/],
+    ['--multiget 0', ['--multiget', '0'], qr/--multiget/],
+    ['--seed x', ['--seed', 'x'], qr/--seed/, qr/'x'/],
+    ['--key-prefix with a space', ['--key-prefix', 'a b'], qr/--key-prefix/],
     ['--port 70000', ['--port', '70000'], qr/--port/, qr/70000/],
     ['--interval 0', ['--interval', '0'], qr/--interval/],
     ['a stray argument', ['stray'], qr/stray/],

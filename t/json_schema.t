@@ -64,6 +64,8 @@ my @STATS = (
     bytes_out      => 'integer',
     connects       => 'integer',
     reconnects     => 'integer',
+    validated      => 'integer',
+    validate_mismatches => 'integer',
     tls            => obj(
         handshakes       => 'integer',
         resumed          => 'integer',
@@ -105,8 +107,9 @@ my $WORKLOAD = obj(
 my $TOP = obj(
     version    => 'integer',
     duration_s => 'number',
+    seed       => 'integer',
     workloads  => arr($WORKLOAD),
-    totals     => obj(@STATS),
+    totals     => obj(@STATS, cpu_us_per_op => 'number'),
     client     => obj(
         threads   => arr(obj(cpu_s => 'number', wall_s => 'number', utilization => 'number')),
         saturated => 'bool',

@@ -20,7 +20,6 @@
  * Built and run by t/unit_bio.t:
  *   cc -I. -Ibuild t/unit_bio.c tls_bio.c $(pkg-config --cflags --libs openssl)
  */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,35 +35,9 @@
 #include "buf.h"
 #include "conn.h"
 #include "tls_bio.h"
+#include "unit_tap.h"
 
-/* ---- TAP ------------------------------------------------------------------ */
-
-static int ntests, nfailed;
-
-static bool check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    ntests++;
-    if (!cond)
-        nfailed++;
-    printf("%s %d - ", cond ? "ok" : "not ok", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    return cond;
-}
-
-static void diag(const char *fmt, ...)
-{
-    va_list ap;
-    printf("# ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
+/* ---- TAP: ok(), diag() and the counters are in unit_tap.h --------------- */
 
 static void diag_ssl(void)
 {
@@ -409,18 +382,18 @@ static bool exchange(struct end *c, struct end *s, bool key_updates, size_t rene
             c_ku = true;
             if (!SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED) ||
                 SSL_do_handshake(c->ssl) != 1)
-                check(false, "client SSL_key_update");
+                ok(false, "client SSL_key_update");
         }
         if (key_updates && !s_ku && c->ku_recv >= 1 && SSL_is_init_finished(s->ssl)) {
             s_ku = true;
             if (!SSL_key_update(s->ssl, SSL_KEY_UPDATE_REQUESTED) ||
                 SSL_do_handshake(s->ssl) != 1)
-                check(false, "server SSL_key_update");
+                ok(false, "server SSL_key_update");
         }
         if (reneg_at && !reneg && s->sent >= reneg_at && SSL_is_init_finished(s->ssl)) {
             reneg = true;
             if (!SSL_renegotiate(s->ssl))
-                check(false, "server SSL_renegotiate");
+                ok(false, "server SSL_renegotiate");
             SSL_do_handshake(s->ssl);
         }
         moved |= step(c);
@@ -444,24 +417,24 @@ static void close_both(struct end *c, struct end *s, const char *name)
 {
     ERR_clear_error();
     int r = SSL_shutdown(c->ssl);
-    check(r >= 0 && conn.obuf.used > 0, "%s: client close_notify lands in obuf (%zu bytes)",
-          name, conn.obuf.used);
+    ok(r >= 0 && conn.obuf.used > 0, "%s: client close_notify lands in obuf (%zu bytes)",
+       name, conn.obuf.used);
     while (pump_c2s())
         ;
     unsigned char buf[64];
     ERR_clear_error();
     r = SSL_read(s->ssl, buf, sizeof(buf));
-    check(r == 0 && SSL_get_error(s->ssl, r) == SSL_ERROR_ZERO_RETURN,
-          "%s: server reads the client's close_notify", name);
+    ok(r == 0 && SSL_get_error(s->ssl, r) == SSL_ERROR_ZERO_RETURN,
+       "%s: server reads the client's close_notify", name);
     ERR_clear_error();
     SSL_shutdown(s->ssl);
     while (pump_s2c())
         ;
     ERR_clear_error();
     r = SSL_read(c->ssl, buf, sizeof(buf));
-    check(r == 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN,
-          "%s: client reads the server's close_notify", name);
-    check(conn.ipos == conn.ibuf.used, "%s: the client took every received byte", name);
+    ok(r == 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN,
+       "%s: client reads the server's close_notify", name);
+    ok(conn.ipos == conn.ibuf.used, "%s: the client took every received byte", name);
 }
 
 struct scenario {
@@ -492,30 +465,30 @@ static void run_scenario(const struct scenario *sc)
     make_pair(cctx, sctx, "localhost", &c, &s);
     c.hold_for_ku = s.hold_for_ku = sc->key_updates;
     bool done = exchange(&c, &s, sc->key_updates, sc->reneg_at);
-    check(done, "%s: both payloads of %zu bytes went through", sc->name, sc->bytes);
-    check(SSL_is_init_finished(c.ssl) && SSL_get_verify_result(c.ssl) == X509_V_OK,
-          "%s: handshake done, certificate verified", sc->name);
+    ok(done, "%s: both payloads of %zu bytes went through", sc->name, sc->bytes);
+    ok(SSL_is_init_finished(c.ssl) && SSL_get_verify_result(c.ssl) == X509_V_OK,
+       "%s: handshake done, certificate verified", sc->name);
     int want_version = sc->version ? sc->version : TLS1_3_VERSION;
-    check(SSL_version(c.ssl) == want_version, "%s: protocol %s", sc->name,
-          SSL_get_version(c.ssl));
-    if (!check(c.got == sc->bytes && !c.corrupt, "%s: server -> client intact (%zu bytes)",
-               sc->name, c.got) && c.corrupt)
+    ok(SSL_version(c.ssl) == want_version, "%s: protocol %s", sc->name,
+       SSL_get_version(c.ssl));
+    if (!ok(c.got == sc->bytes && !c.corrupt, "%s: server -> client intact (%zu bytes)",
+            sc->name, c.got) && c.corrupt)
         diag("first bad byte at %zu", c.corrupt_at);
-    if (!check(s.got == sc->bytes && !s.corrupt, "%s: client -> server intact (%zu bytes)",
-               sc->name, s.got) && s.corrupt)
+    if (!ok(s.got == sc->bytes && !s.corrupt, "%s: client -> server intact (%zu bytes)",
+            sc->name, s.got) && s.corrupt)
         diag("first bad byte at %zu", s.corrupt_at);
     if (sc->key_updates) {
         /* each side asked once and answered the other's request once */
-        check(c.ku_sent == 2 && c.ku_recv == 2, "%s: client sent %ld / got %ld KeyUpdates (2/2)",
-              sc->name, c.ku_sent, c.ku_recv);
-        check(s.ku_sent == 2 && s.ku_recv == 2, "%s: server sent %ld / got %ld KeyUpdates (2/2)",
-              sc->name, s.ku_sent, s.ku_recv);
+        ok(c.ku_sent == 2 && c.ku_recv == 2, "%s: client sent %ld / got %ld KeyUpdates (2/2)",
+           sc->name, c.ku_sent, c.ku_recv);
+        ok(s.ku_sent == 2 && s.ku_recv == 2, "%s: server sent %ld / got %ld KeyUpdates (2/2)",
+           sc->name, s.ku_sent, s.ku_recv);
     }
     if (sc->reneg_at) {
-        check(s.hellos_recv == 2, "%s: the client renegotiated (%ld ClientHellos)", sc->name,
-              s.hellos_recv);
-        check(SSL_num_renegotiations(c.ssl) >= 1 || s.hellos_recv == 2,
-              "%s: renegotiation counted", sc->name);
+        ok(s.hellos_recv == 2, "%s: the client renegotiated (%ld ClientHellos)", sc->name,
+           s.hellos_recv);
+        ok(SSL_num_renegotiations(c.ssl) >= 1 || s.hellos_recv == 2,
+           "%s: renegotiation counted", sc->name);
     }
     if (done)
         close_both(&c, &s, sc->name);
@@ -533,32 +506,32 @@ static void test_bio_alone(void)
 {
     reset_conn();
     BIO *b = mcs_bio_new(&conn);
-    check(b != NULL, "mcs_bio_new");
+    ok(b != NULL, "mcs_bio_new");
     if (b == NULL)
         return;
-    check(BIO_write(b, "hello ", 6) == 6 && BIO_write(b, "world", 5) == 5,
-          "writes report every byte taken");
-    check(conn.obuf.used == 11 && memcmp(conn.obuf.data, "hello world", 11) == 0,
-          "writes append to obuf, in order");
-    check(conn.ibuf.used == 0 && conn.ipos == 0, "writes leave ibuf alone");
+    ok(BIO_write(b, "hello ", 6) == 6 && BIO_write(b, "world", 5) == 5,
+       "writes report every byte taken");
+    ok(conn.obuf.used == 11 && memcmp(conn.obuf.data, "hello world", 11) == 0,
+       "writes append to obuf, in order");
+    ok(conn.ibuf.used == 0 && conn.ipos == 0, "writes leave ibuf alone");
 
     char out[64];
     int r = BIO_read(b, out, sizeof(out));
-    check(r <= 0 && BIO_should_retry(b) && BIO_should_read(b),
-          "read with ibuf empty: retry, wants to read (got %d)", r);
+    ok(r <= 0 && BIO_should_retry(b) && BIO_should_read(b),
+       "read with ibuf empty: retry, wants to read (got %d)", r);
 
     mcs_buf_reserve(&conn.ibuf, 6);
     memcpy(conn.ibuf.data, "abcdef", 6);
     conn.ibuf.used = 6;
-    check(BIO_pending(b) == 6, "pending counts unread ibuf bytes");
+    ok(BIO_pending(b) == 6, "pending counts unread ibuf bytes");
     r = BIO_read(b, out, 4);
-    check(r == 4 && memcmp(out, "abcd", 4) == 0 && conn.ipos == 4,
-          "read takes from ibuf at ipos and advances it");
-    check(BIO_pending(b) == 2, "pending after a partial read");
+    ok(r == 4 && memcmp(out, "abcd", 4) == 0 && conn.ipos == 4,
+       "read takes from ibuf at ipos and advances it");
+    ok(BIO_pending(b) == 2, "pending after a partial read");
     r = BIO_read(b, out, sizeof(out));
-    check(r == 2 && memcmp(out, "ef", 2) == 0 && conn.ipos == 6, "read takes only what is there");
+    ok(r == 2 && memcmp(out, "ef", 2) == 0 && conn.ipos == 6, "read takes only what is there");
     r = BIO_read(b, out, sizeof(out));
-    check(r <= 0 && BIO_should_retry(b), "read at the end of ibuf: retry");
+    ok(r <= 0 && BIO_should_retry(b), "read at the end of ibuf: retry");
 
     /* conn.c drops the consumed front and appends the next recv */
     mcs_buf_consume(&conn.ibuf, conn.ipos);
@@ -567,19 +540,19 @@ static void test_bio_alone(void)
     memcpy(conn.ibuf.data + conn.ibuf.used, "xyz", 3);
     conn.ibuf.used += 3;
     r = BIO_read(b, out, sizeof(out));
-    check(r == 3 && memcmp(out, "xyz", 3) == 0 && !BIO_should_retry(b),
-          "read after the buffer was compacted and refilled");
-    check(BIO_flush(b) == 1, "flush succeeds (conn.c sends obuf)");
-    check(BIO_wpending(b) == 0, "wpending is 0: written bytes are in obuf already");
+    ok(r == 3 && memcmp(out, "xyz", 3) == 0 && !BIO_should_retry(b),
+       "read after the buffer was compacted and refilled");
+    ok(BIO_flush(b) == 1, "flush succeeds (conn.c sends obuf)");
+    ok(BIO_wpending(b) == 0, "wpending is 0: written bytes are in obuf already");
 
     size_t big = 3 * 1024 * 1024;
     char *p = malloc(big);
     memset(p, 'q', big);
     conn.obuf.used = 0;
     r = BIO_write(b, p, (int)big);
-    check(r == (int)big && conn.obuf.used == big && conn.obuf.size >= big &&
+    ok(r == (int)big && conn.obuf.used == big && conn.obuf.size >= big &&
               conn.obuf.data[big - 1] == 'q',
-          "a 3 MB write grows obuf and takes it all");
+       "a 3 MB write grows obuf and takes it all");
     free(p);
     BIO_free(b);
     reset_conn();
@@ -606,18 +579,18 @@ static void test_refused_handshake(void)
         while (pump_c2s())
             ;
     }
-    check(cret <= 0 && SSL_get_verify_result(c.ssl) == X509_V_ERR_HOSTNAME_MISMATCH,
-          "wrong host name: the client's handshake fails with a hostname mismatch");
+    ok(cret <= 0 && SSL_get_verify_result(c.ssl) == X509_V_ERR_HOSTNAME_MISMATCH,
+       "wrong host name: the client's handshake fails with a hostname mismatch");
     const unsigned char *o = (const unsigned char *)conn.obuf.data;
-    check(conn.obuf.used >= 7 && o[0] == 0x15 && o[1] == 0x03,
-          "its alert record is in obuf (%zu bytes, first byte 0x%02x)", conn.obuf.used,
-          conn.obuf.used ? o[0] : 0);
+    ok(conn.obuf.used >= 7 && o[0] == 0x15 && o[1] == 0x03,
+       "its alert record is in obuf (%zu bytes, first byte 0x%02x)", conn.obuf.used,
+       conn.obuf.used ? o[0] : 0);
     while (pump_c2s())
         ;
     ERR_clear_error();
     int sret = SSL_do_handshake(s.ssl);
-    check(sret <= 0 && SSL_get_error(s.ssl, sret) == SSL_ERROR_SSL,
-          "the server receives the alert and fails too");
+    ok(sret <= 0 && SSL_get_error(s.ssl, sret) == SSL_ERROR_SSL,
+       "the server receives the alert and fails too");
     ERR_clear_error();
     SSL_free(c.ssl);
     SSL_free(s.ssl);
@@ -647,13 +620,13 @@ static void test_resumption(void)
             SSL_set_session(c.ssl, sess);
         bool done = exchange(&c, &s, false, 0);
         if (round == 0) {
-            check(done && !SSL_session_reused(c.ssl), "first connection: full handshake");
+            ok(done && !SSL_session_reused(c.ssl), "first connection: full handshake");
             sess = SSL_get1_session(c.ssl);
-            check(sess != NULL && SSL_SESSION_is_resumable(sess),
-                  "the ticket read through the BIO is resumable");
+            ok(sess != NULL && SSL_SESSION_is_resumable(sess),
+               "the ticket read through the BIO is resumable");
         } else {
-            check(done && SSL_session_reused(c.ssl) && s.hellos_recv == 1,
-                  "second connection resumes");
+            ok(done && SSL_session_reused(c.ssl) && s.hellos_recv == 1,
+               "second connection resumes");
         }
         /* an SSL freed without sending close_notify marks its session
          * not resumable (OpenSSL's ssl_clear_bad_session) */

@@ -15,33 +15,7 @@
 #include "stats.h"
 #include "report.h"
 
-static int ntests, nfailed;
-
-static bool ok(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    ntests++;
-    if (!cond)
-        nfailed++;
-    printf("%sok %d - ", cond ? "" : "not ", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    return cond;
-}
-
-static void diag(const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("# ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
+#include "unit_tap.h"
 
 /* xorshift64*: a fixed seed keeps failures reproducible. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -424,6 +398,15 @@ static void test_stats(void)
     struct mcs_hist *all = mcs_stats_lat_all(&s);
     ok(all != NULL && mcs_hist_count(all) == 5 && mcs_hist_max(all) == 90000
        && mcs_hist_min(all) == 5, "lat_all merges every kind");
+
+    struct mcs_hist *scratch = NULL;
+    const struct mcs_hist *merged = mcs_stats_lat_merged(&s, &scratch);
+    ok(merged != NULL && merged == scratch && mcs_hist_count(merged) == 5
+       && mcs_hist_max(merged) == 90000 && mcs_hist_min(merged) == 5,
+       "lat_merged: several kinds are merged into the scratch histogram");
+    merged = mcs_stats_lat_merged(&s, &scratch);
+    ok(merged == scratch && mcs_hist_count(merged) == 5,
+       "lat_merged: the scratch is emptied before it is reused");
     mcs_hist_free(all);
 
     ok(mcs_stats_add(&d, &s) == 0 && mcs_stats_add(&d, &s) == 0, "add returns 0");
@@ -443,6 +426,11 @@ static void test_stats(void)
        && d.lat[MCS_KIND_GET] == kept && mcs_hist_count(kept) == 0,
        "reset zeroes counters and keeps histograms, emptied");
     ok(mcs_stats_lat_all(&d) == NULL, "lat_all of emptied stats is NULL");
+    ok(mcs_stats_lat_merged(&d, &scratch) == NULL, "lat_merged of emptied stats is NULL");
+    mcs_stats_record(&d, MCS_KIND_GET, 7000);
+    ok(mcs_stats_lat_merged(&d, &scratch) == d.lat[MCS_KIND_GET],
+       "lat_merged: one kind's own histogram is used as it is");
+    mcs_hist_free(scratch);
 
     mcs_stats_free(&d);
     mcs_stats_free(&s);
@@ -459,9 +447,11 @@ static char *render_live(double elapsed, double interval, const struct mcs_stats
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
+    struct mcs_hist *scratch = NULL;
 
-    mcs_report_live(f, elapsed, interval, s);
+    mcs_report_live(f, elapsed, interval, s, -1, &scratch);
     fclose(f);
+    mcs_hist_free(scratch);
     return buf;
 }
 
@@ -567,8 +557,8 @@ static void test_report_summary(void)
     for (int i = 0; i < 10; i++)
         mcs_stats_record(&b, MCS_KIND_MG, 2000000);
     struct mcs_report_wl wl[] = {
-        { "get_set", 1, 10.0, &a, NULL },
-        { "meta", 2, 5.0, &b, NULL },
+        { "get_set", 1, 10.0, &a, NULL, 0 },
+        { "meta", 2, 5.0, &b, NULL, 0 },
     };
     mcs_report_summary(f, wl, 2, 15.0);
     fclose(f);
@@ -775,9 +765,9 @@ static void test_report_json(const char *dir)
     mcs_stats_init(&c);
     c.ops[MCS_KIND_GET] = 5;       /* ops but no histogram */
     struct mcs_report_wl wl[] = {
-        { "get_set", 1, 10.0, &a, NULL },
-        { "we\"ird\\na\nme\x01\xc3\xa9\xff", 2, 4.0, &b, NULL },
-        { "no_hist", 2, 4.0, &c, NULL },
+        { "get_set", 1, 10.0, &a, NULL, 0 },
+        { "we\"ird\\na\nme\x01\xc3\xa9\xff", 2, 4.0, &b, NULL, 0 },
+        { "no_hist", 2, 4.0, &c, NULL, 0 },
     };
 
     ok(json_valid("{\"a\": [1, -2.5e3, \"x\\n\"], \"b\": {}}")

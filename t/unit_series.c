@@ -19,22 +19,7 @@
 #include "series.h"
 #include "hdrlog.h"
 
-static int ntests, nfailed;
-
-static bool ok(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    ntests++;
-    if (!cond)
-        nfailed++;
-    printf("%sok %d - ", cond ? "" : "not ", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    return cond;
-}
+#include "unit_tap.h"
 
 static void skip(const char *why, const char *fmt, ...)
 {
@@ -46,17 +31,6 @@ static void skip(const char *why, const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
     printf(" # skip %s\n", why);
-}
-
-static void diag(const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("# ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
 }
 
 /* xorshift64*: a fixed seed keeps failures reproducible. */
