@@ -401,6 +401,31 @@ static const luaL_Reg mcs_funcs[] = {
     { NULL, NULL }
 };
 
+/* print() as Lua's, but a whole line in one write: worker threads print
+ * from their own VMs at once, and Lua's print writes each argument and the
+ * newline separately, so their lines would interleave mid-line. */
+static int line_print(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    size_t len;
+    const char *line = lua_tolstring(L, -1, &len);
+    flockfile(stdout);
+    fwrite(line, 1, len, stdout);
+    fflush(stdout);
+    funlockfile(stdout);
+    return 0;
+}
+
 lua_State *mcs_lua_new(struct mcs_lctx *lctx)
 {
     lua_State *L = luaL_newstate();
@@ -408,6 +433,7 @@ lua_State *mcs_lua_new(struct mcs_lctx *lctx)
         return NULL;
     *(struct mcs_lctx **)lua_getextraspace(L) = lctx;
     luaL_openlibs(L);
+    lua_register(L, "print", line_print);
     luaL_newmetatable(L, MT_THREAD);
     lua_pop(L, 1);
     mcs_lua_io_metatables(L);

@@ -223,6 +223,29 @@ lua_checks($res, 3, 'clients over threads');
 is(wl($j, 'client')->{connects}, 6, 'clients over threads: 6 connections');
 is(wl($j, 'client')->{ops}, 6 * 2, 'clients over threads: limit 6 / 3 threads = 2 runs each');
 
+# ---- print from several threads at once: whole lines ------------------------------
+
+($res) = run_counted(<<'LUA');
+function config()
+    local threads = { mcs.thread(), mcs.thread(), mcs.thread(), mcs.thread() }
+    mcs.run(threads, { func = "chatter", clients = 8, limit = 4, rate_limit = 0 })
+    mcs.shredder(threads)
+end
+
+function chatter()
+    local pad = string.rep("x", 300)
+    for i = 1, 200 do
+        print("LINE", i, pad, "END")
+    end
+end
+LUA
+is($res->{exit}, 0, 'print over 4 threads: exit 0') or diag($res->{err});
+my @lines = grep { /LINE/ } split /\n/, $res->{out}; # the summary follows them
+my @whole = grep { /^LINE\t\d+\tx{300}\tEND$/ } @lines;
+is(scalar(() = $res->{out} =~ /LINE/g), 8 * 200, 'print over 4 threads: 8 clients x 200 lines');
+is(scalar @whole, scalar @lines, 'print over 4 threads: every line whole, none interleaved')
+    or diag((grep { !/^LINE\t\d+\tx{300}\tEND$/ } @lines)[0]);
+
 # ---- rate_limit -----------------------------------------------------------------------
 
 my $RATE_LUA = <<'LUA';
