@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -327,14 +328,39 @@ static int conn_transport_done(struct mcs_conn *c, int ret)
     return ret;
 }
 
+/* A TCP connect to a closed port on this host can pick that very port as its
+ * own source port and "succeed", connected to itself (a simultaneous open).
+ * Retrying clients walk the ephemeral range, so that happens now and then;
+ * it is a refused connect, not a server that echoes the requests. */
+static bool conn_is_self_connect(const struct mcs_conn *c)
+{
+    const struct sockaddr_storage *peer = &c->target->addr;
+    struct sockaddr_storage self;
+    socklen_t len = sizeof(self);
+    if (peer->ss_family != AF_INET && peer->ss_family != AF_INET6)
+        return false;
+    if (getsockname(c->fd, (struct sockaddr *)&self, &len) != 0)
+        return false;
+    if (peer->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)&self, *b = (const void *)peer;
+        return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *a = (const void *)&self, *b = (const void *)peer;
+    return a->sin6_port == b->sin6_port &&
+           memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+}
+
 static void conn_on_connect(struct mcs_event *ev, struct io_uring_cqe *cqe)
 {
     struct mcs_conn *c = ev->ctx;
     c->inflight--;
     if (c->state == MCS_CONN_CONNECTING) {
-        if (cqe->res < 0) {
-            atomic_store(&c->w->last_connect_err, cqe->res);
-            mcs_conn_fail(c, cqe->res, MCS_ERR_CONNECT);
+        int res = cqe->res;
+        if (res == 0 && conn_is_self_connect(c))
+            res = -ECONNREFUSED;
+        if (res < 0) {
+            atomic_store(&c->w->last_connect_err, res);
+            mcs_conn_fail(c, res, MCS_ERR_CONNECT);
         } else if (c->tp == NULL || c->tp->start == NULL) {
             conn_opened(c);
         } else {

@@ -5,10 +5,11 @@
 set -eu
 
 # build: compiler, autotools, pkg-config and the three libraries
-# tests: memcached, perl (prove, core modules), openssl CLI (test certificates)
+# tests: memcached, perl (prove, core modules), openssl CLI (test certificates),
+#        iproute2 (ip: loopback in a private network namespace, t/cli.t)
 pkgs="gcc make autoconf automake pkg-config
 liburing-dev liblua5.4-dev libssl-dev
-memcached perl openssl"
+memcached perl openssl iproute2"
 
 missing=""
 for p in $pkgs; do

@@ -252,6 +252,22 @@ is($r->{exit}, 3, 'closed port with a script: exit 3') or diag($r->{err});
 cmp_ok($r->{elapsed}, '<', 10, 'closed port with a script: within 10 s');
 like($r->{err}, qr/cannot connect/, 'closed port with a script: "cannot connect"');
 
+# A connect to a closed port of this host may pick that port as its own
+# source port and connect to itself. In a network namespace whose ephemeral
+# range is that one port, every connect does: still "connection refused".
+SKIP: {
+    my $ns = run_cmd({ timeout => 10 }, 'unshare', '-n', 'ip', 'link', 'set', 'lo', 'up');
+    skip 'needs unshare -n (root) and ip', 3 if ($ns->{exit} // 1) != 0;
+    $r = run_cmd({ timeout => 20 }, 'unshare', '-n', 'sh', '-c',
+        'ip link set lo up && echo "$1 $1" > /proc/sys/net/ipv4/ip_local_port_range && '
+        . 'exec "$2" --server "127.0.0.1:$1" --clients 1 --threads 1 --duration 30 --quiet',
+        'sh', 40001, mcs_bin());
+    is($r->{exit}, 3, 'a connect to itself: exit 3') or diag($r->{err});
+    like($r->{err}, qr/cannot connect to 127\.0\.0\.1:40001: Connection refused/,
+         'a connect to itself: "Connection refused"');
+    cmp_ok($r->{elapsed}, '<', 10, 'a connect to itself: within 10 s');
+}
+
 $r = run_mcs({ timeout => 15 }, '--sock', "$TMP/no.sock", qw(--duration 30 --quiet));
 is($r->{exit}, 3, 'missing unix socket: exit 3') or diag($r->{err});
 cmp_ok($r->{elapsed}, '<', 10, 'missing unix socket: within 10 s');

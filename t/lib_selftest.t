@@ -10,7 +10,7 @@ use MCS;
 
 subtest 'plain memcached' => sub {
     my $mc = start_memcached();
-    ok($mc->port >= 20000 && $mc->port <= 60000, 'port in range: ' . $mc->port);
+    ok($mc->port >= 10000 && $mc->port <= 60000, 'port in range: ' . $mc->port);
     ok($mc->running, 'running, pid ' . $mc->pid);
     is(mc_cmd($mc, "set foo 5 0 3\r\nbar\r\n"), "STORED\r\n", 'set');
     is(mc_cmd($mc, "get foo\r\n"), "VALUE foo 5 3\r\nbar\r\nEND\r\n", 'get');

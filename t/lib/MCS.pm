@@ -59,10 +59,17 @@ for my $sig (sort keys %SIGNUM) {
     $SIG{$sig} = sub { exit 128 + $SIGNUM{$sig} };
 }
 
-# free_port(): a TCP port in 20000..60000 that 127.0.0.1 can bind right now.
+# free_port(): a TCP port that 127.0.0.1 can bind right now, below the
+# kernel's ephemeral range when it leaves room (10000..32767 by default), so
+# that no outgoing connection of another test takes it in the meantime.
 sub free_port {
+    my ($lo, $hi) = (10000, 60000);
+    if (open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+        my ($eph) = split ' ', scalar <$fh>;
+        $hi = $eph - 1 if $eph && $eph > $lo + 2000;
+    }
     for (1 .. 200) {
-        my $port = 20000 + int(rand(40001));
+        my $port = $lo + int(rand($hi - $lo + 1));
         my $s = IO::Socket::INET->new(
             LocalAddr => '127.0.0.1',
             LocalPort => $port,
