@@ -6,10 +6,11 @@ set -eu
 
 # build: compiler, autotools, pkg-config and the three libraries
 # tests: memcached, perl (prove, core modules), openssl CLI (test certificates),
-#        iproute2 (ip: loopback in a private network namespace, t/cli.t)
+#        iproute2 (ip: loopback in a private network namespace, t/cli.t),
+#        valgrind (memcheck of a short run, t/reliability.t)
 pkgs="gcc make autoconf automake pkg-config
 liburing-dev liblua5.4-dev libssl-dev
-memcached perl openssl iproute2"
+memcached perl openssl iproute2 valgrind"
 
 missing=""
 for p in $pkgs; do

@@ -4,7 +4,7 @@
 # each stage of a run, memory errors and leaks (valgrind), memory that stays
 # flat over a steady run, and a server outage in the time series.
 # Parts the environment cannot do (low fd hard limit, no valgrind, valgrind
-# without io_uring) are skipped with the reason.
+# without io_uring, valgrind on the ASan build) are skipped with the reason.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -273,12 +273,23 @@ sub interrupted_ok {
            'SIGINT in phase 2: phase 2 requests counted');
 }
 
+# binary_has_asan($path): the binary was linked with AddressSanitizer.
+sub binary_has_asan {
+    my ($path) = @_;
+    open my $fh, '<:raw', $path or return 0;
+    local $/;
+    my $bytes = <$fh>;
+    return index($bytes, '__asan_init') >= 0;
+}
+
 # ---- 3. valgrind memcheck -------------------------------------------------------------
 
 SKIP: {
     my $vg = `sh -c 'command -v valgrind'`;
     chomp $vg;
     skip('valgrind is not installed', 3) unless $vg;
+    # valgrind cannot run an ASan binary; the normal build's pass covers it
+    skip('the binary is built with AddressSanitizer', 3) if binary_has_asan(mcs_bin());
     my $mc = start_memcached();
     # --undef-value-errors=no: valgrind does not see the kernel fill the
     # buffers of io_uring recv operations, so every byte received looks
