@@ -167,19 +167,25 @@ static int mcslib_is(lua_State *L)
     return 1;
 }
 
-static int mcslib_diag(lua_State *L)
+/* Pushes the arguments as tostring shows them, joined by sep. */
+static const char *join_args(lua_State *L, char sep, size_t *len)
 {
     int n = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
-            luaL_addchar(&b, ' ');
+            luaL_addchar(&b, sep);
         luaL_tolstring(L, i, NULL);
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    mcs_tap_diag(&mcs_lctx(L)->run->tap, lua_tostring(L, -1));
+    return lua_tolstring(L, -1, len);
+}
+
+static int mcslib_diag(lua_State *L)
+{
+    mcs_tap_diag(&mcs_lctx(L)->run->tap, join_args(L, ' ', NULL));
     return 0;
 }
 
@@ -406,21 +412,11 @@ static const luaL_Reg mcs_funcs[] = {
  * newline separately, so their lines would interleave mid-line. */
 static int line_print(lua_State *L)
 {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1)
-            luaL_addchar(&b, '\t');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_addchar(&b, '\n');
-    luaL_pushresult(&b);
     size_t len;
-    const char *line = lua_tolstring(L, -1, &len);
+    const char *line = join_args(L, '\t', &len);
     flockfile(stdout);
     fwrite(line, 1, len, stdout);
+    putc_unlocked('\n', stdout);
     fflush(stdout);
     funlockfile(stdout);
     return 0;
