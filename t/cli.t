@@ -256,11 +256,13 @@ like($r->{err}, qr/cannot connect/, 'closed port with a script: "cannot connect"
 # source port and connect to itself. In a network namespace whose ephemeral
 # range is that one port, every connect does: still "connection refused".
 SKIP: {
-    my $ns = run_cmd({ timeout => 10 }, 'unshare', '-n', 'ip', 'link', 'set', 'lo', 'up');
-    skip 'needs unshare -n (root) and ip', 3 if ($ns->{exit} // 1) != 0;
+    my $netns = 'ip link set lo up && echo "$1 $1" > /proc/sys/net/ipv4/ip_local_port_range';
+    my $ns = run_cmd({ timeout => 10 }, 'unshare', '-n', 'sh', '-c', $netns, 'sh', 40001);
+    skip 'needs unshare -n (root), ip and a writable ip_local_port_range: '
+         . ((split /\n/, $ns->{err})[0] // "exit $ns->{exit}"), 3
+        if ($ns->{exit} // 1) != 0;
     $r = run_cmd({ timeout => 20 }, 'unshare', '-n', 'sh', '-c',
-        'ip link set lo up && echo "$1 $1" > /proc/sys/net/ipv4/ip_local_port_range && '
-        . 'exec "$2" --server "127.0.0.1:$1" --clients 1 --threads 1 --duration 30 --quiet',
+        "$netns && " . 'exec "$2" --server "127.0.0.1:$1" --clients 1 --threads 1 --duration 30 --quiet',
         'sh', 40001, mcs_bin());
     is($r->{exit}, 3, 'a connect to itself: exit 3') or diag($r->{err});
     like($r->{err}, qr/cannot connect to 127\.0\.0\.1:40001: Connection refused/,
