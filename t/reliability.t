@@ -234,6 +234,22 @@ sub interrupted_ok {
     $mock->stop;
 }
 
+# (a2) while connecting: every connect refused, the clients backing off
+{
+    my $closed = free_port();
+    my $jf = json_path();
+    my $p = spawn('--server', "127.0.0.1:$closed", '--threads', 1, '--clients', 2,
+                  '--duration', 20, '--quiet', '--json', $jf);
+    sleep 1; # before the 2 s after which an unusable server ends the run
+    kill 'INT', $p->{pid};
+    my $res = finish($p, 15);
+    my $j = interrupted_ok('SIGINT while connects are refused', $res, $jf);
+    cmp_ok($res->{elapsed}, '<', 4.5, 'SIGINT while connects are refused: ends promptly')
+        or diag("elapsed $res->{elapsed}");
+    cmp_ok($j ? $j->{totals}{errors_by_kind}{connect} : 0, '>', 0,
+           'SIGINT while connects are refused: the failed connects are counted');
+}
+
 # (b) SIGTERM while a phase runs against memcached
 {
     my $mc = start_memcached();
