@@ -72,7 +72,7 @@ static void tick(struct mcs_run *run, struct mcs_worker **w, int n, uint64_t t0,
             continue;
         /* the sliver after the last tick is a row only if anything happened */
         if (len_s >= run->interval_s / 2 || mcs_stats_ops(&wl->interval) > 0)
-            mcs_series_add(&wl->series, t_s, len_s, &wl->interval);
+            mcs_series_add(&wl->series, t_s, len_s, &wl->interval, &run->tick_scratch);
         mcs_stats_add(&wl->total, &wl->interval);
         mcs_stats_reset(&wl->interval);
     }

@@ -21,7 +21,7 @@ static bool has_latencies(const struct mcs_stats *s)
 }
 
 int mcs_series_add(struct mcs_series *s, double t_s, double len_s,
-                   const struct mcs_stats *interval)
+                   const struct mcs_stats *interval, struct mcs_hist **scratch)
 {
     struct mcs_interval_row r = {
         .t_s = t_s,
@@ -31,7 +31,7 @@ int mcs_series_add(struct mcs_series *s, double t_s, double len_s,
         .hits = interval->hits,
         .misses = interval->misses,
     };
-    const struct mcs_hist *all = mcs_stats_lat_merged(interval, &s->scratch);
+    const struct mcs_hist *all = mcs_stats_lat_merged(interval, scratch);
 
     if (all == NULL && has_latencies(interval))
         return -ENOMEM;
@@ -59,8 +59,6 @@ void mcs_series_free(struct mcs_series *s)
     free(s->rows);
     s->rows = NULL;
     s->n = s->cap = 0;
-    mcs_hist_free(s->scratch);
-    s->scratch = NULL;
 }
 
 /* ---- CSV ---- */

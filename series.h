@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mcs_hist;
 struct mcs_stats;
 struct mcs_report_wl;
 
@@ -23,13 +24,13 @@ struct mcs_interval_row {
 struct mcs_series {
     struct mcs_interval_row *rows;
     size_t n, cap;
-    struct mcs_hist *scratch;   /* reused by every mcs_series_add */
 };
 
 /* Appends the interval that ends t_s seconds into the phase and lasted
- * len_s, from the interval's counters. 0 or -ENOMEM (s is unchanged). */
+ * len_s, from the interval's counters (latencies merged through *scratch:
+ * see mcs_stats_lat_merged). 0 or -ENOMEM (s is unchanged). */
 int mcs_series_add(struct mcs_series *s, double t_s, double len_s,
-                   const struct mcs_stats *interval);
+                   const struct mcs_stats *interval, struct mcs_hist **scratch);
 
 /* Frees the rows and zeroes s. */
 void mcs_series_free(struct mcs_series *s);

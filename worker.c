@@ -10,12 +10,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 #include <lauxlib.h>
 
 #include "lua_api.h"
 #include "worker.h"
-#include <sys/utsname.h>
 
 #define MCS_RING_ENTRIES 4096
 #define MCS_BACKOFF_MIN_MS 10
@@ -39,15 +40,20 @@ static void ignore_cqe(struct mcs_event *ev, struct io_uring_cqe *cqe)
 }
 
 /* Getting an SQE fails only when the SQ ring is full: submitting what is
- * queued makes room. This is the one place that handles it. */
+ * queued makes room. This is the one place that handles it. A kernel that
+ * refuses the submission leaves the worker no way to go on: say why and
+ * exit (_exit: other threads are still using OpenSSL and Lua). */
 struct io_uring_sqe *mcs_sqe(struct mcs_worker *w)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
     if (sqe == NULL) {
-        io_uring_submit(&w->ring);
+        int ret = io_uring_submit(&w->ring);
         sqe = io_uring_get_sqe(&w->ring);
-        if (sqe == NULL)
-            abort(); /* an empty SQ ring always has room */
+        if (sqe == NULL) {
+            fprintf(stderr, "mcshredder: worker %d: io_uring submission failed: %s\n",
+                    w->id, strerror(ret < 0 ? -ret : EBUSY));
+            _exit(MCS_EXIT_FAIL);
+        }
     }
     return sqe;
 }

@@ -629,6 +629,9 @@ static void fill_interval(struct mcs_stats *s, uint64_t base_ns, int n)
     s->errors[MCS_ERR_RESET] = 1;
 }
 
+/* The merge buffer mcs_series_add reuses, as phase.c keeps one per run. */
+static struct mcs_hist *scratch;
+
 static void test_series_add(void)
 {
     struct mcs_series s = { 0 };
@@ -637,7 +640,7 @@ static void test_series_add(void)
 
     mcs_stats_init(&st);
     fill_interval(&st, 41000, 1000);
-    ok(mcs_series_add(&s, 1.0, 1.0, &st) == 0 && s.n == 1, "series_add: 0, one row");
+    ok(mcs_series_add(&s, 1.0, 1.0, &st, &scratch) == 0 && s.n == 1, "series_add: 0, one row");
     struct mcs_hist *all = mcs_stats_lat_all(&st);
     const struct mcs_interval_row *r = &s.rows[0];
     ok(r->t_s == 1.0 && r->len_s == 1.0 && r->ops == 1000 && r->errors == 3
@@ -651,12 +654,12 @@ static void test_series_add(void)
     mcs_hist_free(all);
     mcs_stats_reset(&st);
     st.hits = 3;
-    ok(mcs_series_add(&s, 2.0, 1.0, &st) == 0 && s.n == 2 && s.rows[1].ops == 0
+    ok(mcs_series_add(&s, 2.0, 1.0, &st, &scratch) == 0 && s.n == 2 && s.rows[1].ops == 0
        && s.rows[1].hits == 3 && s.rows[1].p50_ns == 0 && s.rows[1].max_ns == 0,
        "row without requests: percentiles 0");
     for (int i = 2; i < 1000; i++) {
         fill_interval(&st, 1000 + (uint64_t)i, 10);
-        bad += mcs_series_add(&s, i + 1.0, 1.0, &st) != 0;
+        bad += mcs_series_add(&s, i + 1.0, 1.0, &st, &scratch) != 0;
     }
     for (size_t i = 2; i < s.n; i++)
         bad += s.rows[i].t_s != (double)(i + 1) || s.rows[i].ops != 10
@@ -745,10 +748,10 @@ static void test_csv(const char *dir)
     mcs_stats_init(&st);
     for (int i = 0; i < 5; i++) {
         fill_interval(&st, 20000 + 1000 * (uint64_t)i, 100 + i);
-        mcs_series_add(&a, 0.25 * (i + 1), 0.25, &st);
+        mcs_series_add(&a, 0.25 * (i + 1), 0.25, &st, &scratch);
     }
     fill_interval(&st, 1500, 7);
-    mcs_series_add(&b, 1.0004, 1.0, &st);
+    mcs_series_add(&b, 1.0004, 1.0, &st, &scratch);
     struct mcs_report_wl wl[] = {
         { .name = "get_set", .phase = 1, .duration_s = 1.25, .stats = &st,
           .series = &a },
@@ -808,9 +811,9 @@ static void test_json(const char *dir)
 
     mcs_stats_init(&st);
     fill_interval(&st, 41500, 3);
-    mcs_series_add(&a, 1.0, 1.0, &st);
+    mcs_series_add(&a, 1.0, 1.0, &st, &scratch);
     mcs_stats_reset(&st);
-    mcs_series_add(&a, 2.0, 0.5, &st);
+    mcs_series_add(&a, 2.0, 0.5, &st, &scratch);
     struct mcs_report_wl wl[] = {
         { .name = "w1", .phase = 1, .duration_s = 2, .stats = &st, .series = &a },
         { .name = "w2", .phase = 1, .duration_s = 2, .stats = &st,
@@ -975,6 +978,7 @@ int main(void)
     test_csv(dir);
     test_json(dir);
     test_log(dir);
+    mcs_hist_free(scratch);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
