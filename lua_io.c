@@ -43,9 +43,11 @@ struct mcs_factory {
     bool quiet, needs_vlen;
     bool multikey;        /* classic get/gets: write_factory takes more keys */
     bool hashed;          /* hash is set: only value-writing requests need it */
+    bool tmpl_tried, tmpl_ok; /* tmpl is made at the first write */
     uint64_t hash, t_ns;  /* of the last request written */
     char prefix[MCS_KEY_MAX + 1];
     char mflags[MCS_REQ_LINE_MAX / 2];
+    struct mcs_req_tmpl tmpl; /* the line, but for its key number */
 };
 
 /* A response. The first line is copied (so it stays readable); the value
@@ -75,9 +77,10 @@ struct mcs_client {
 /* Our userdata of the given tag at idx, or NULL. */
 static void *test_tagged(lua_State *L, int idx, uint32_t tag)
 {
-    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) < sizeof(uint32_t))
-        return NULL;
+    /* a light userdata has a pointer but a raw length of 0 */
     uint32_t *p = lua_touserdata(L, idx);
+    if (p == NULL || lua_rawlen(L, idx) < sizeof(uint32_t))
+        return NULL;
     return *p == tag ? p : NULL;
 }
 
@@ -362,6 +365,20 @@ static size_t factory_more_keys(lua_State *L, const struct mcs_factory *f, char 
     return end - p;
 }
 
+/* The request line of f's spec into p: from the template when only the key
+ * number changes, which is much cheaper than formatting it afresh. */
+static size_t factory_line(struct mcs_factory *f, char *p, bool hash)
+{
+    if (!f->tmpl_tried) {
+        f->tmpl_tried = true;
+        f->tmpl_ok = !f->needs_vlen && mcs_req_tmpl_init(&f->tmpl, &f->spec);
+    }
+    uint64_t *h = hash ? &f->hash : NULL;
+    if (f->tmpl_ok && f->spec.num >= 0)
+        return mcs_req_tmpl_format(p, &f->tmpl, (uint64_t)f->spec.num, h);
+    return mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, h);
+}
+
 /* Formats factory f's request for number num straight into c's buffer;
  * a get factory takes more numbers for a multi-key get. */
 static void factory_write(lua_State *L, struct mcs_conn *c, int fidx)
@@ -379,7 +396,7 @@ static void factory_write(lua_State *L, struct mcs_conn *c, int fidx)
     if (p == NULL)
         luaL_error(L, "out of memory");
     bool hash = body || c->validate;
-    size_t len = mcs_req_format(p, MCS_REQ_LINE_MAX, &f->spec, hash ? &f->hash : NULL);
+    size_t len = factory_line(f, p, hash);
     if (len == 0)
         luaL_error(L, "mcs.write_factory: key too long or not valid");
     if (nkeys > 1)

@@ -100,9 +100,24 @@ const char *mcs_res_type_name(enum mcs_res_type t)
     return res_codes[t].s;
 }
 
-/* Response type for a code token; MCS_RES_NONE when unknown. */
+/* Response type for a code token; MCS_RES_NONE when unknown. The two-letter
+ * meta codes, the common case of meta workloads, are one switch. */
 static enum mcs_res_type res_lookup(const char *s, size_t len)
 {
+    if (len == 2) {
+        switch ((unsigned char)s[0] << 8 | (unsigned char)s[1]) {
+        case 'V' << 8 | 'A': return MCS_RES_VA;
+        case 'H' << 8 | 'D': return MCS_RES_HD;
+        case 'E' << 8 | 'N': return MCS_RES_EN;
+        case 'N' << 8 | 'F': return MCS_RES_NF;
+        case 'N' << 8 | 'S': return MCS_RES_NS;
+        case 'E' << 8 | 'X': return MCS_RES_EX;
+        case 'M' << 8 | 'N': return MCS_RES_MN;
+        case 'M' << 8 | 'E': return MCS_RES_ME;
+        case 'O' << 8 | 'K': return MCS_RES_OK;
+        default: return MCS_RES_NONE;
+        }
+    }
     for (int i = 1; i < MCS_RES_TYPE_MAX; i++) {
         const struct res_code *c = &res_codes[i];
         if (c->len == len && c->shape != SHAPE_NONE && c->s[0] == s[0] &&
@@ -464,39 +479,82 @@ static void put_args(struct wbuf *w, const struct mcs_req_spec *s)
     }
 }
 
-size_t mcs_req_format(char *buf, size_t cap, const struct mcs_req_spec *spec,
-                      uint64_t *key_hash)
+/* The request line of spec into buf; *key and *klen tell where its key is
+ * (NULL, 0: none). 0 when it does not fit or is not valid. */
+static size_t format_line(char *buf, size_t cap, const struct mcs_req_spec *spec,
+                          const char **key, size_t *klen)
 {
     const struct name *nm;
     size_t room = cap < MCS_REQ_LINE_MAX ? cap : MCS_REQ_LINE_MAX;
     struct wbuf w = { buf, buf + room };
-    char *key = NULL;
-    size_t klen = 0;
 
-    if (key_hash)
-        *key_hash = 0;
+    *key = NULL;
+    *klen = 0;
     if ((unsigned)spec->cmd >= MCS_CMD_UNKNOWN)
         return 0;
     if (spec->cmd == MCS_CMD_VERBOSITY && spec->arg_len == 0)
         return 0;
-    if (has_key(spec->cmd) && (klen = key_len(spec)) == 0)
+    if (has_key(spec->cmd) && (*klen = key_len(spec)) == 0)
         return 0;
 
     nm = &cmd_names[spec->cmd];
     put(&w, nm->s, nm->len);
     if (spec->cmd == MCS_CMD_GAT || spec->cmd == MCS_CMD_GATS)
         put_sp_i64(&w, spec->ttl);
-    if (klen)
-        key = put_key(&w, spec);
+    if (*klen)
+        *key = put_key(&w, spec);
     put_args(&w, spec);
     if (spec->noreply && takes_noreply(spec->cmd))
         put(&w, " noreply", 8);
     put(&w, "\r\n", 2);
     if (w.p == NULL)
         return 0;
-    if (key_hash && key)
-        *key_hash = mcs_key_hash(key, klen);
     return (size_t)(w.p - buf);
+}
+
+size_t mcs_req_format(char *buf, size_t cap, const struct mcs_req_spec *spec,
+                      uint64_t *key_hash)
+{
+    const char *key;
+    size_t klen, len = format_line(buf, cap, spec, &key, &klen);
+
+    if (key_hash)
+        *key_hash = len && key ? mcs_key_hash(key, klen) : 0;
+    return len;
+}
+
+bool mcs_req_tmpl_init(struct mcs_req_tmpl *t, const struct mcs_req_spec *spec)
+{
+    struct mcs_req_spec zero = *spec;
+    const char *key;
+    size_t klen, len;
+
+    zero.num = 0;
+    len = format_line(t->line, sizeof(t->line), &zero, &key, &klen);
+    if (len == 0 || key == NULL)
+        return false;
+    t->prefix_len = (uint16_t)spec->prefix_len;
+    t->head_len = (uint16_t)(key - t->line + spec->prefix_len);
+    t->tail_len = (uint16_t)(len - t->head_len - 1); /* past the "0" */
+    size_t line_room = MCS_REQ_LINE_MAX - t->head_len - t->tail_len;
+    size_t key_room = MCS_KEY_MAX - spec->prefix_len;
+    t->max_digits = (uint16_t)(line_room < key_room ? line_room : key_room);
+    return true;
+}
+
+size_t mcs_req_tmpl_format(char *buf, const struct mcs_req_tmpl *t, uint64_t num,
+                           uint64_t *key_hash)
+{
+    if (u64_digits(num) > t->max_digits)
+        return 0;
+    memcpy(buf, t->line, t->head_len);
+    char *end = mcs_fmt_u64(buf + t->head_len, num);
+    memcpy(end, t->line + t->head_len + 1, t->tail_len);
+    if (key_hash) {
+        char *key = buf + t->head_len - t->prefix_len;
+        *key_hash = mcs_key_hash(key, (size_t)(end - key));
+    }
+    return (size_t)(end - buf) + t->tail_len;
 }
 
 /* ---- raw request scanner ------------------------------------------------ */

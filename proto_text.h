@@ -53,6 +53,21 @@ struct mcs_req_spec {
 size_t mcs_req_format(char *buf, size_t cap, const struct mcs_req_spec *spec,
                       uint64_t *key_hash);
 
+/* A request line that differs from one request to the next only in its key
+ * number (a factory's), formatted once with number 0 and then filled in:
+ * the line up to the key's number (head), the number, the rest (tail). */
+struct mcs_req_tmpl {
+    uint16_t head_len, tail_len, prefix_len;
+    uint16_t max_digits;    /* more would make the key or the line too long */
+    char line[MCS_REQ_LINE_MAX];
+};
+/* false when spec has no key or cannot be formatted. */
+bool mcs_req_tmpl_init(struct mcs_req_tmpl *t, const struct mcs_req_spec *spec);
+/* The same line as mcs_req_format() for spec with this num, into buf (room
+ * for MCS_REQ_LINE_MAX bytes); 0 when the key would be too long. */
+size_t mcs_req_tmpl_format(char *buf, const struct mcs_req_tmpl *t, uint64_t num,
+                           uint64_t *key_hash);
+
 /* True for the commands that carry a data block (set family, cas, ms); its
  * "\r\n" ends it even when it is empty. */
 static inline bool mcs_cmd_has_value(enum mcs_cmd cmd)

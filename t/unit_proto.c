@@ -181,6 +181,23 @@ static struct mcs_req_spec spec(enum mcs_cmd cmd)
     return s;
 }
 
+/* The template path of a keyed spec gives the same line and hash. */
+static void tmpl_case(const char *desc, const struct mcs_req_spec *s,
+                      const char *want, uint64_t wh)
+{
+    static struct mcs_req_tmpl t;
+    char buf[MCS_REQ_LINE_MAX + 16];
+    uint64_t h = 12345;
+    size_t n = 0, wn = strlen(want);
+
+    memset(buf, 'Z', sizeof(buf));
+    if (mcs_req_tmpl_init(&t, s))
+        n = mcs_req_tmpl_format(buf, &t, (uint64_t)s->num, &h);
+    if (!check(n == wn && memcmp(buf, want, wn) == 0 && buf[n] == 'Z' && h == wh,
+               "template %s", desc))
+        diag("got %zu \"%s\"", n, show(buf, n));
+}
+
 /* key: what key_hash must be the hash of; NULL for keyless commands. */
 static void fmt_case(const char *desc, const struct mcs_req_spec *s,
                      const char *want, const char *key)
@@ -195,6 +212,8 @@ static void fmt_case(const char *desc, const struct mcs_req_spec *s,
     if (!check(n == wn && memcmp(buf, want, wn) == 0 && buf[n] == 'Z' &&
                h == wh, "format %s", desc))
         diag("got %zu \"%s\"", n, show(buf, n));
+    if (key && s->num >= 0)
+        tmpl_case(desc, s, want, wh);
 }
 
 static void fmt_zero(const char *desc, const struct mcs_req_spec *s)
@@ -204,6 +223,36 @@ static void fmt_zero(const char *desc, const struct mcs_req_spec *s)
     size_t n = mcs_req_format(buf, sizeof(buf), s, &h);
 
     check(n == 0 && h == 0, "format refuses %s", desc);
+    static struct mcs_req_tmpl t;
+    if (s->num >= 0 && mcs_req_tmpl_init(&t, s))
+        check(mcs_req_tmpl_format(buf, &t, (uint64_t)s->num, NULL) == 0,
+              "template refuses %s", desc);
+}
+
+/* A line exactly MCS_REQ_LINE_MAX long with a 1-digit key number: the
+ * template takes 1 digit and refuses 2, as the formatter does. */
+static void test_template_limits(void)
+{
+    static char flags[MCS_REQ_LINE_MAX], buf[MCS_REQ_LINE_MAX + 16];
+    static struct mcs_req_tmpl t;
+    struct mcs_req_spec s = spec(MCS_CMD_MG);
+    size_t fixed = strlen("mg foo") + 1 + 1 + 2; /* the digit, " ", "\r\n" */
+
+    memset(flags, 'v', sizeof(flags));
+    s.mflags = flags;
+    s.mflags_len = MCS_REQ_LINE_MAX - fixed;
+    s.num = 7;
+    size_t full = mcs_req_format(buf, sizeof(buf), &s, NULL);
+    check(full == MCS_REQ_LINE_MAX, "a %d-byte mg line formats", MCS_REQ_LINE_MAX);
+    check(mcs_req_tmpl_init(&t, &s) &&
+          mcs_req_tmpl_format(buf, &t, 7, NULL) == MCS_REQ_LINE_MAX,
+          "its template takes a 1-digit key number");
+    s.num = 17;
+    check(mcs_req_format(buf, sizeof(buf), &s, NULL) == 0 &&
+          mcs_req_tmpl_format(buf, &t, 17, NULL) == 0,
+          "both refuse a 2-digit key number (the line would be too long)");
+    s = spec(MCS_CMD_VERSION);
+    check(!mcs_req_tmpl_init(&t, &s), "no template for a keyless command");
 }
 
 static void test_format_storage(void)
@@ -1158,6 +1207,7 @@ int main(void)
     test_format_keys();
     test_format_refuse();
     test_format_cap();
+    test_template_limits();
     test_tokenize();
     test_mflags_quiet();
     test_hash();
