@@ -25,6 +25,7 @@
 #   --idle-conns N       idle connections of idle_memory (default 5000)
 #   --client-cpu N       CPU for mcshredder (default 0)
 #   --server-cpu N       CPU for memcached (default 1)
+#   --no-floor           leave out the reference runs of bench/floor.c (below)
 #   --perf               also profile each case (an extra, separate run under
 #                        perf record -g) and print its top 15 symbols
 #   --perf-duration SECS length of each profiled run (default 5)
@@ -33,6 +34,12 @@
 #                        with scripts/build.sh when missing)
 #   --memcached PATH     memcached binary (default: memcached from PATH)
 #   -h, --help
+#
+# The floor: after each of get_depth1, mg_pipelined and their TLS cases, the
+# same load is run once more by bench/floor.c (built here with cc), a minimal
+# closed-loop client (epoll, send/recv, OpenSSL on a socket BIO, nothing but
+# response framing), and the table shows mcshredder's CPU per request
+# against it ("vs floor"): what the kernel and OpenSSL cost, in this run.
 #
 # Every child runs under `timeout -s KILL`, so nothing can hang the script.
 # MCS_BENCH_KEEP=1 in the environment keeps its temporary directory (every
@@ -63,6 +70,7 @@ idle_max_wait_s=60
 client_cpu=0
 server_cpu=1
 perf=0
+floor=1
 perf_duration=5
 perf_dir=""
 mcs="$root/build/mcshredder"
@@ -89,6 +97,7 @@ while [ $# -gt 0 ]; do
     --client-cpu) need_arg "$@"; client_cpu=$2; shift 2 ;;
     --server-cpu) need_arg "$@"; server_cpu=$2; shift 2 ;;
     --perf) perf=1; shift ;;
+    --no-floor) floor=0; shift ;;
     --perf-duration) need_arg "$@"; perf_duration=$2; shift 2 ;;
     --perf-dir) need_arg "$@"; perf_dir=$2; shift 2 ;;
     --mcshredder) need_arg "$@"; mcs=$2; shift 2 ;;
@@ -208,6 +217,14 @@ mcs_version=$("$mcs_src" --version 2>/dev/null | head -1 || true)
 mkdir "$tmp/bin"
 cp "$mcs_src" "$tmp/bin/mcshredder"
 mcs="$tmp/bin/mcshredder"
+if [ "$floor" = 1 ]; then
+    if ! timeout -s KILL 120 "${CC:-cc}" -O2 -o "$tmp/bin/floor" "$bench/floor.c" \
+            -lssl -lcrypto > "$tmp/floor.cc.out" 2>&1; then
+        cat "$tmp/floor.cc.out" >&2
+        echo "bench/run.sh: warning: cannot build bench/floor.c; no floor runs" >&2
+        floor=0
+    fi
+fi
 
 # --- helpers ----------------------------------------------------------------
 
@@ -470,6 +487,28 @@ case_desc() {
     idle_memory) echo "client RSS per idle connection, ${idle_conns} connections, plain and TLS" ;;
     esac
 }
+# has_floor CASE: whether bench/floor.c runs CASE's load too
+has_floor() { case $1 in *get_depth1|*mg_pipelined) return 0 ;; *) return 1 ;; esac; }
+
+# run_floor CASE: CASE's load by bench/floor.c, CPU measured as for mcshredder
+run_floor() {
+    local c=$1 fargs=(--server "127.0.0.1:$plain_port") rc=0
+    case $c in tls_*) fargs=(--server "127.0.0.1:$tls_port" --tls --tls-ca "$tmp/certs/ca.pem") ;; esac
+    case $c in
+    *get_depth1) fargs+=(--mode get --depth 1) ;;
+    *mg_pipelined) fargs+=(--mode mg --depth "$depth") ;;
+    esac
+    echo "case $c: the same load from bench/floor.c" >&2
+    run_timed "$tmp/$c.floor.rusage" timeout -s KILL "$mcs_budget" \
+        taskset -c "$client_cpu" "$tmp/bin/floor" "${fargs[@]}" --clients "$clients" \
+        --keys "$keys" --duration "$duration" > "$tmp/$c.floor.out" 2> "$tmp/$c.floor.err" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        cat "$tmp/$c.floor.err" >&2
+        echo "bench/run.sh: warning: case $c: bench/floor.c failed (exit $rc)" >&2
+        rm -f "$tmp/$c.floor.out"
+    fi
+}
+
 # case_srv CASE: which memcached CASE loads
 case_srv() { case $1 in tls_*) echo tls ;; *) echo plain ;; esac; }
 
@@ -483,7 +522,7 @@ perf_budget=$(( pdur_ceil + 60 ))
 # idle_memory's mcshredder runs at most this long (sampled.py stops it sooner)
 idle_cap_s=$(( idle_max_wait_s + 15 ))
 idle_budget=$(( idle_cap_s + 30 ))
-mc_budget=$(( 120 + nstd * mcs_budget + perf * nstd * perf_budget + idle * 8 * idle_budget ))
+mc_budget=$(( 120 + (1 + floor) * nstd * mcs_budget + perf * nstd * perf_budget + idle * 8 * idle_budget ))
 
 # --- certificates (TLS cases) ---------------------------------------------------
 
@@ -665,6 +704,10 @@ for c in "${case_list[@]}"; do
         die "case $c: mcshredder failed (exit $rc)"
     fi
 
+    if [ "$floor" = 1 ] && has_floor "$c"; then
+        run_floor "$c"
+    fi
+
     if [ "$perf" = 1 ]; then
         echo "case $c: profiling ($perf_duration s, separate run)" >&2
         pdata="$tmp/$c.perf.data"
@@ -841,6 +884,20 @@ for c in cases:
             "total_connections": sdelta("total_connections"),
         },
     }
+    fo = os.path.join(tmp, c + ".floor.out")
+    if os.path.exists(fo):
+        f = open(fo).read().split()  # requests R hits H misses M seconds S
+        fv = dict(zip(f[0::2], f[1::2]))
+        fru = rusage(os.path.join(tmp, c + ".floor.rusage"))
+        freq = int(fv["requests"])
+        fus = (fru["user_s"] + fru["sys_s"]) * 1e6 / freq if freq else None
+        r["floor"] = {"ops": freq, "hits": int(fv["hits"]), "misses": int(fv["misses"]),
+                      "duration_s": float(fv["seconds"]),
+                      "ops_per_sec": round(freq / float(fv["seconds"]), 3),
+                      "user_s": fru["user_s"], "sys_s": fru["sys_s"],
+                      "us_per_req": round(fus, 4) if fus else None,
+                      "client_vs_floor": round(r["client"]["us_per_req"] / fus, 4)
+                      if fus and r["client"]["us_per_req"] else None}
     ps_ = os.path.join(tmp, c + ".perf.sym")
     if os.path.exists(ps_):
         r["perf_top"] = perf_lines(ps_, 3)[:15]
@@ -1006,19 +1063,20 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 if result["cases"]:
-    hdr = ("case", "req/s", "client us/req", "(user/sys)", "TLS/plain", "client cpu",
+    hdr = ("case", "req/s", "client us/req", "(user/sys)", "TLS/plain", "vs floor", "client cpu",
            "server us/req", "server cpu", "hit ratio", "p50 us", "p99 us", "errors")
-    print("%-21s %10s %14s %15s %9s %10s %14s %10s %9s %9s %9s %6s" % hdr)
+    print("%-21s %10s %14s %15s %9s %8s %10s %14s %10s %9s %9s %9s %6s" % hdr)
     for r in result["cases"]:
         cl, sv = r["client"], r["server"]
         split = "-"
         if r["ops"]:
             split = "%.3f/%.3f" % (cl["user_s"] * 1e6 / r["ops"], cl["sys_s"] * 1e6 / r["ops"])
         tvp = r.get("tls_vs_plain", {}).get("client_us_per_req_ratio")
-        print("%-21s %10s %14s %15s %9s %10s %14s %10s %9s %9.1f %9.1f %6d" % (
+        vf = r.get("floor", {}).get("client_vs_floor")
+        print("%-21s %10s %14s %15s %9s %8s %10s %14s %10s %9s %9.1f %9.1f %6d" % (
             r["name"], format(r["ops_per_sec"], ",.0f"),
             fmt(cl["us_per_req"], ".3f"), split,
-            "-" if tvp is None else "%.2fx" % tvp,
+            "-" if tvp is None else "%.2fx" % tvp, "-" if vf is None else "%.2fx" % vf,
             fmt(cl["cpu_util"] and cl["cpu_util"] * 100, ".1f") + "%",
             fmt(sv["us_per_req"], ".3f"), fmt(sv["cpu_util"] and sv["cpu_util"] * 100, ".1f") + "%",
             fmt(r["hit_ratio"] and r["hit_ratio"] * 100, ".2f") + "%",
@@ -1026,11 +1084,25 @@ if result["cases"]:
     print("us/req = CPU seconds (user+sys) of the whole mcshredder invocation, or of memcached"
           " over it, / requests completed; cpu = CPU time / wall time of the invocation;"
           " TLS/plain = client us/req of the TLS case / that of its plain case in this run"
-          " (get_depth1, mg_pipelined, plain_reconnect).")
+          " (get_depth1, mg_pipelined, plain_reconnect); vs floor = client us/req / that of"
+          " bench/floor.c on the same load in this run (below).")
     print("startup+shutdown (included): %s s wall outside the %s s phase; the preload run"
           " (start, %d sets, exit) took %.3f s CPU in all."
           % (", ".join(format(r["client"]["outside_phase_wall_s"], ".3f") for r in result["cases"]),
              format(cfg["duration_s"], "g"), result["preload"]["ops"], result["preload"]["client_cpu_s"]))
+    fl = [r for r in result["cases"] if "floor" in r]
+    if fl:
+        print()
+        print("floor: the same loads from bench/floor.c (epoll, send/recv, OpenSSL on a socket"
+              " BIO; no stats, no Lua), CPU measured the same way")
+        print("%-21s %10s %14s %15s %9s" % ("case", "req/s", "client us/req", "(user/sys)", "hit ratio"))
+        for r in fl:
+            f = r["floor"]
+            print("%-21s %10s %14s %15s %9s" % (
+                r["name"], format(f["ops_per_sec"], ",.0f"), fmt(f["us_per_req"], ".3f"),
+                "%.3f/%.3f" % (f["user_s"] * 1e6 / f["ops"], f["sys_s"] * 1e6 / f["ops"])
+                if f["ops"] else "-",
+                fmt(ratio(f["hits"], f["misses"]) and ratio(f["hits"], f["misses"]) * 100, ".2f") + "%"))
 
 rc_cases = [r for r in result["cases"] if r["name"] in
             ("plain_reconnect", "tls_reconnect_full", "tls_reconnect_resumed")]
@@ -1133,7 +1205,7 @@ cfg=$(cfg_json "duration_s=$(jnum "$duration")" "keys=$((10#$keys))" "value_size
     "idle_memory=$(jbool "$idle")" "idle_conns=$((10#$idle_conns))" \
     "idle_sample_s=$(jnum "$idle_sample_s")" "idle_settle_s=$(jnum "$idle_settle_s")" \
     "idle_tail_s=$(jnum "$idle_tail_s")" "idle_max_wait_s=$(jnum "$idle_max_wait_s")" \
-    "perf=$(jbool "$perf")" "perf_duration_s=$(jnum "$perf_duration")" \
+    "perf=$(jbool "$perf")" "floor=$(jbool "$floor")" "perf_duration_s=$(jnum "$perf_duration")" \
     "mcshredder=$(jstr "$mcs_src")" "mcshredder_version=$(jstr "$mcs_version")" \
     "mcshredder_sha256=$(jstr "$mcs_sha")")
 descs="{"
