@@ -493,7 +493,8 @@ has_floor() { case $1 in *get_depth1|*mg_pipelined) return 0 ;; *) return 1 ;; e
 # run_floor CASE: CASE's load by bench/floor.c, CPU measured as for mcshredder
 run_floor() {
     local c=$1 fargs=(--server "127.0.0.1:$plain_port") rc=0
-    case $c in tls_*) fargs=(--server "127.0.0.1:$tls_port" --tls --tls-ca "$tmp/certs/ca.pem") ;; esac
+    # floor.c spells its TLS options as mcshredder does
+    case $c in tls_*) fargs=(--server "127.0.0.1:$tls_port" "${tls_opts[@]}") ;; esac
     case $c in
     *get_depth1) fargs+=(--mode get --depth 1) ;;
     *mg_pipelined) fargs+=(--mode mg --depth "$depth") ;;
@@ -1098,11 +1099,12 @@ if result["cases"]:
         print("%-21s %10s %14s %15s %9s" % ("case", "req/s", "client us/req", "(user/sys)", "hit ratio"))
         for r in fl:
             f = r["floor"]
+            hr = ratio(f["hits"], f["misses"])
             print("%-21s %10s %14s %15s %9s" % (
                 r["name"], format(f["ops_per_sec"], ",.0f"), fmt(f["us_per_req"], ".3f"),
                 "%.3f/%.3f" % (f["user_s"] * 1e6 / f["ops"], f["sys_s"] * 1e6 / f["ops"])
                 if f["ops"] else "-",
-                fmt(ratio(f["hits"], f["misses"]) and ratio(f["hits"], f["misses"]) * 100, ".2f") + "%"))
+                fmt(hr and hr * 100, ".2f") + "%"))
 
 rc_cases = [r for r in result["cases"] if r["name"] in
             ("plain_reconnect", "tls_reconnect_full", "tls_reconnect_resumed")]
